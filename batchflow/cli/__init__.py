@@ -1,0 +1,1 @@
+"""The `batchflow` command line: one module per command group, no business logic."""

@@ -1,0 +1,105 @@
+"""`batchflow`: the application, its global options and how it exits.
+
+Exit codes (documented in the README): 0 success, 1 a workload failed, 2 bad input or
+usage, 3 an internal error (a bug: rerun with `--debug` for the traceback), 130 Ctrl-C.
+Only typer, click and this package's light modules are imported before a command runs,
+so `batchflow --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from batchflow._version import __version__
+from batchflow.cli import flow as flow_commands
+
+
+class _Group(TyperGroup):
+    """Turns usage errors into one line on stderr and exit code 2."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # click's UsageError, which typer vendors without exporting it.
+        usage_error: type[Exception] = typer.BadParameter.__mro__[1]
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except usage_error as exc:
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx else "batchflow"
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help
+                message = exc.format_message()  # type: ignore[attr-defined]  # noqa: RUF100
+                typer.echo(f"{command}: error: {message} (see '{command} --help')", err=True)
+            code = 2
+        except typer.TyperException as exc:  # click's other errors (file errors, ...)
+            typer.echo(f"batchflow: error: {exc}", err=True)
+            code = int(getattr(exc, "exit_code", 1))
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("batchflow: interrupted", err=True)
+            code = 130
+        else:
+            code = result if isinstance(result, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    name="batchflow",
+    cls=_Group,
+    help="Run parallel workloads with Azure Batch semantics: here, or on a pool.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"batchflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="BATCHFLOW_DEBUG", help="Show tracebacks of internal errors."
+        ),
+    ] = False,
+) -> None:
+    """Jobs and task graphs for Azure Batch, as code.
+
+    Exit codes: 0 success, 1 a task failed, 2 bad input or usage, 3 internal error.
+    """
+    if debug:
+        os.environ["BATCHFLOW_DEBUG"] = "1"
+
+
+flow_commands.register(app)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

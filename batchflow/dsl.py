@@ -1,0 +1,601 @@
+"""The Python way to write a flow: jobs, tasks, sweeps and dependencies.
+
+```python
+from batchflow import Job
+
+job = Job("pipeline-job", pool="my-compute-pool", max_task_retry_count=3,
+          max_wall_clock_time="24h")
+download = job.task("download-data", "bash -c 'curl -O $URL && unzip dataset.zip'")
+process = job.task("process-data", "python3 process.py", after=download,
+                   inputs=["process.py"], outputs=["output.csv"], wall_clock="1h", retries=3)
+frames = job.map("frame-{i:03d}", "render --frame {i}", i=range(1, 101))
+job.task("merge", "python3 merge.py", after=frames)
+```
+
+Mistakes raise at the line that made them (a duplicate id, an unknown dependency, a bad
+duration). A task is a small object (id, command line, dependency ids and a shared dict of
+its other wire fields), so a job of a million tasks fits in a few hundred megabytes;
+`Task.model()` gives the full pydantic `TaskSpec` when one is needed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, TypeAlias
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from batchflow import model
+from batchflow.durations import to_wire_duration
+from batchflow.exceptions import DuplicateTaskError, InvalidFieldError, UnknownTaskError
+
+__all__ = ["After", "Job", "Task", "TaskGroup"]
+
+DurationLike: TypeAlias = str | timedelta | int | float
+
+
+class Task:
+    """One task of a job: an id, a command line, its dependencies and other wire fields.
+
+    Create tasks with `Job.task` or `Job.map`; pass them to `after=` of later tasks.
+    """
+
+    __slots__ = (
+        "command_line",
+        "dep_ids",
+        "dep_ranges",
+        "id",
+        "inputs",
+        "line",
+        "outputs",
+        "seq",
+        "spec",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        command_line: str,
+        *,
+        dep_ids: tuple[str, ...] = (),
+        dep_ranges: tuple[tuple[int, int], ...] = (),
+        spec: dict[str, Any] | None = None,
+        inputs: tuple[str, ...] = (),
+        outputs: tuple[str, ...] = (),
+        seq: int = 0,
+        line: int | None = None,
+    ) -> None:
+        self.id = id
+        self.command_line = command_line
+        self.dep_ids = dep_ids
+        self.dep_ranges = dep_ranges
+        #: Wire fields other than id, commandLine and dependsOn (may be shared by a map).
+        self.spec = spec
+        #: Local files to stage into the working directory (batchflow, not Batch).
+        self.inputs = inputs
+        #: Glob patterns to collect from the working directory (batchflow, not Batch).
+        self.outputs = outputs
+        self.seq = seq
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"Task({self.id!r}, {self.command_line!r})"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The task as the Add Task API takes it (camelCase keys)."""
+        wire: dict[str, Any] = {"id": self.id, "commandLine": self.command_line}
+        if self.spec:
+            wire.update(self.spec)
+        if self.dep_ids or self.dep_ranges:
+            depends: dict[str, Any] = {}
+            if self.dep_ids:
+                depends["taskIds"] = list(self.dep_ids)
+            if self.dep_ranges:
+                depends["taskIdRanges"] = [{"start": s, "end": e} for s, e in self.dep_ranges]
+            wire["dependsOn"] = depends
+        return wire
+
+    def model(self) -> model.TaskSpec:
+        """The full, validated pydantic model of this task."""
+        return model.TaskSpec.model_validate(self.to_wire())
+
+
+class TaskGroup(Sequence[Task]):
+    """The tasks made by one `Job.map` call; `after=group` waits for all of them."""
+
+    __slots__ = ("_tasks", "name")
+
+    def __init__(self, tasks: Sequence[Task], name: str) -> None:
+        self._tasks = tuple(tasks)
+        self.name = name
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._tasks[index]
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._tasks)
+
+    def __repr__(self) -> str:
+        return f"TaskGroup({self.name!r}, {len(self)} tasks)"
+
+    def id_range(self) -> tuple[int, int] | None:
+        """(start, end) if the ids are the contiguous integers start..end, else None."""
+        numbers = []
+        for task in self._tasks:
+            if not task.id.isdigit():
+                return None
+            numbers.append(int(task.id))
+        if not numbers:
+            return None
+        low, high = min(numbers), max(numbers)
+        if high - low + 1 != len(numbers) or len(set(numbers)) != len(numbers):
+            return None
+        return low, high
+
+
+#: What `after=` accepts: a task, its id, a group from `map`, or a list of those.
+After: TypeAlias = Task | str | TaskGroup | Iterable["Task | str | TaskGroup"] | None
+
+_TASK_OPTIONS = frozenset(
+    (
+        "after inputs outputs wall_clock retries retention env resource_files output_files "
+        "exit_conditions required_slots display_name user_identity container"
+    ).split()
+)
+
+
+def _caller_line(depth: int = 2) -> int:
+    return sys._getframe(depth).f_lineno
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _wire_list(adapter: TypeAdapter[Any], value: Any) -> list[dict[str, Any]]:
+    items = adapter.validate_python(value)
+    return [item.to_wire() for item in items]
+
+
+_RESOURCE_FILES = TypeAdapter(list[model.ResourceFile])
+_OUTPUT_FILES = TypeAdapter(list[model.OutputFile])
+_APP_PACKAGES = TypeAdapter(list[model.ApplicationPackageReference])
+
+
+def _wire_model(cls: type[model.WireModel], value: Any) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
+    return cls.model_validate(value).to_wire()
+
+
+def _env_list(env: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"name": str(k), "value": str(v)} for k, v in env.items()]
+
+
+def _field_error(exc: ValidationError, **where: Any) -> InvalidFieldError:
+    err = exc.errors()[0]
+    path = ".".join(str(part) for part in err["loc"])
+    field = f"{where.pop('field')}.{path}" if path else where.pop("field")
+    message = err["msg"].removeprefix("Value error, ")
+    return InvalidFieldError(message, field=field, **where)
+
+
+class Job:
+    """A Batch job and its tasks, defined in Python.
+
+    Job-level settings use Batch's names in snake_case (`max_task_retry_count`,
+    `on_all_tasks_complete`, ...); `pool` is the pool id (or the logical pool name
+    from the stack outputs). `usesTaskDependencies` is switched on for you when a
+    task has `after=`.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        pool: str | None = None,
+        priority: int | None = None,
+        max_task_retry_count: int | None = None,
+        max_wall_clock_time: DurationLike | None = None,
+        max_parallel_tasks: int | None = None,
+        on_all_tasks_complete: str | None = None,
+        on_task_failure: str | None = None,
+        env: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        display_name: str | None = None,
+        allow_task_preemption: bool | None = None,
+        uses_task_dependencies: bool | None = None,
+        job_manager: model.JobManagerTask | Mapping[str, Any] | None = None,
+        preparation: model.JobPreparationTask | Mapping[str, Any] | None = None,
+        release: model.JobReleaseTask | Mapping[str, Any] | None = None,
+    ) -> None:
+        wire: dict[str, Any] = {"id": id}
+        if display_name is not None:
+            wire["displayName"] = display_name
+        if priority is not None:
+            wire["priority"] = priority
+        if allow_task_preemption is not None:
+            wire["allowTaskPreemption"] = allow_task_preemption
+        if max_parallel_tasks is not None:
+            wire["maxParallelTasks"] = max_parallel_tasks
+        constraints: dict[str, Any] = {}
+        if max_wall_clock_time is not None:
+            constraints["maxWallClockTime"] = max_wall_clock_time
+        if max_task_retry_count is not None:
+            constraints["maxTaskRetryCount"] = max_task_retry_count
+        if constraints:
+            wire["constraints"] = constraints
+        for key, value in (
+            ("jobManagerTask", job_manager),
+            ("jobPreparationTask", preparation),
+            ("jobReleaseTask", release),
+        ):
+            if value is not None:
+                wire[key] = value.to_wire() if isinstance(value, model.WireModel) else value
+        if env:
+            wire["commonEnvironmentSettings"] = _env_list(env)
+        if pool is not None:
+            wire["poolInfo"] = {"poolId": pool}
+        if on_all_tasks_complete is not None:
+            wire["onAllTasksComplete"] = on_all_tasks_complete
+        if on_task_failure is not None:
+            wire["onTaskFailure"] = on_task_failure
+        if metadata:
+            wire["metadata"] = [{"name": str(k), "value": str(v)} for k, v in metadata.items()]
+        if uses_task_dependencies is not None:
+            wire["usesTaskDependencies"] = uses_task_dependencies
+        try:
+            spec = model.JobSpec.model_validate(wire)
+        except ValidationError as exc:
+            raise _field_error(exc, field="", job_id=id) from None
+        self._init(spec, line=_caller_line())
+
+    def _init(self, spec: model.JobSpec, *, line: int | None) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self.line = line
+        #: The file the job was defined in, set by the loader.
+        self.source: str | None = None
+        self._tasks: list[Task] = []
+        self._by_key: dict[str, Task] = {}
+        self._groups: list[TaskGroup] = []
+
+    @classmethod
+    def from_spec(cls, spec: model.JobSpec, *, line: int | None = None) -> Job:
+        """A job from a validated `JobSpec` (its `tasks`, if any, are not added)."""
+        job = cls.__new__(cls)
+        job._init(spec.model_copy(update={"tasks": None}), line=line)
+        return job
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def tasks(self) -> Sequence[Task]:
+        """The tasks in the order they were defined."""
+        return self._tasks
+
+    @property
+    def groups(self) -> Sequence[TaskGroup]:
+        """The groups made by `map`, in order."""
+        return self._groups
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._tasks)
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, {len(self._tasks)} tasks)"
+
+    def get(self, task_id: str) -> Task | None:
+        """The task with this id (compared case-insensitively, as Batch does), or None."""
+        return self._by_key.get(task_id.lower())
+
+    @property
+    def uses_task_dependencies(self) -> bool:
+        """Whether the job's tasks may depend on each other (explicit, or any `after=`)."""
+        if self.spec.uses_task_dependencies is not None:
+            return self.spec.uses_task_dependencies
+        return any(t.dep_ids or t.dep_ranges for t in self._tasks) or any(
+            t.spec and "exitConditions" in t.spec for t in self._tasks
+        )
+
+    # -- defining --------------------------------------------------------------------
+
+    def add(self, task: Task) -> Task:
+        """Add a ready-made task (duplicate ids raise, compared case-insensitively)."""
+        key = task.id.lower()
+        if key in self._by_key:
+            other = self._by_key[key]
+            same = "the same id" if other.id == task.id else f"'{other.id}' (ids ignore case)"
+            raise DuplicateTaskError(
+                f"a task with {same} is already in the job",
+                job_id=self.id,
+                task_id=task.id,
+                field="id",
+                line=task.line,
+            )
+        task.seq = len(self._tasks)
+        self._tasks.append(task)
+        self._by_key[key] = task
+        return task
+
+    def _resolve_after(
+        self, after: After, task_id: str
+    ) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+        if after is None:
+            return (), ()
+        if isinstance(after, Task):
+            return (after.id,), ()
+        items: Iterable[Any] = (after,) if isinstance(after, str | TaskGroup) else after
+        ids: list[str] = []
+        ranges: list[tuple[int, int]] = []
+        for item in items:
+            if isinstance(item, Task):
+                ids.append(item.id)
+            elif isinstance(item, TaskGroup):
+                span = item.id_range()
+                if span is not None and self._range_is_exact(span, len(item)):
+                    ranges.append(span)
+                else:
+                    ids.extend(t.id for t in item)
+            elif isinstance(item, str):
+                known = self._by_key.get(item.lower())
+                if known is None:
+                    raise UnknownTaskError(
+                        f"after= names '{item}', which is not in the job"
+                        + _suggest(item, (t.id for t in self._tasks)),
+                        job_id=self.id,
+                        task_id=task_id,
+                        field="after",
+                    )
+                ids.append(known.id)
+            else:
+                raise InvalidFieldError(
+                    "after= takes tasks, task ids or the result of map(), "
+                    f"not {type(item).__name__}",
+                    job_id=self.id,
+                    task_id=task_id,
+                    field="after",
+                )
+        for dep in ids:
+            if dep.lower() not in self._by_key:
+                raise UnknownTaskError(
+                    f"after= names '{dep}', which is not in job '{self.id}'"
+                    + _suggest(dep, (t.id for t in self._tasks)),
+                    job_id=self.id,
+                    task_id=task_id,
+                    field="after",
+                )
+        return tuple(ids), tuple(ranges)
+
+    def _range_is_exact(self, span: tuple[int, int], size: int) -> bool:
+        """True if no task outside the group has a numeric id inside `span`."""
+        start, end = span
+        count = 0
+        for task in self._tasks:
+            if task.id.isdigit() and start <= int(task.id) <= end:
+                count += 1
+        return count == size
+
+    def task(
+        self,
+        id: str,
+        command_line: str,
+        *,
+        after: After = None,
+        inputs: Iterable[str] = (),
+        outputs: Iterable[str] = (),
+        wall_clock: DurationLike | None = None,
+        retries: int | None = None,
+        retention: DurationLike | None = None,
+        env: Mapping[str, Any] | None = None,
+        resource_files: Iterable[model.ResourceFile | Mapping[str, Any]] | None = None,
+        output_files: Iterable[model.OutputFile | Mapping[str, Any]] | None = None,
+        exit_conditions: model.ExitConditions | Mapping[str, Any] | None = None,
+        required_slots: int | None = None,
+        display_name: str | None = None,
+        user_identity: model.UserIdentity | Mapping[str, Any] | None = None,
+        container: model.TaskContainerSettings | Mapping[str, Any] | None = None,
+        _line: int | None = None,
+        _spec: dict[str, Any] | None = None,
+    ) -> Task:
+        """Add a task that runs `command_line` (no shell: write `bash -c '...'` for one).
+
+        `after=` waits for tasks, ids or `map` groups; `inputs=` are local files staged
+        into the working directory and `outputs=` glob patterns collected from it;
+        `wall_clock`, `retries` and `retention` set the task's constraints.
+        """
+        line = _line if _line is not None else _caller_line()
+        try:
+            model.check_id(id)
+        except ValueError as exc:
+            raise InvalidFieldError(
+                str(exc), job_id=self.id, task_id=id, field="id", line=line
+            ) from None
+        if not command_line or not isinstance(command_line, str):
+            raise InvalidFieldError(
+                "commandLine is required (the program to run and its arguments)",
+                job_id=self.id,
+                task_id=id,
+                field="commandLine",
+                line=line,
+            )
+        if _spec is None:
+            _spec = self._task_spec(
+                id,
+                line,
+                wall_clock=wall_clock,
+                retries=retries,
+                retention=retention,
+                env=env,
+                resource_files=resource_files,
+                output_files=output_files,
+                exit_conditions=exit_conditions,
+                required_slots=required_slots,
+                display_name=display_name,
+                user_identity=user_identity,
+                container=container,
+            )
+        dep_ids, dep_ranges = self._resolve_after(after, id)
+        task = Task(
+            id,
+            command_line,
+            dep_ids=dep_ids,
+            dep_ranges=dep_ranges,
+            spec=_spec or None,
+            inputs=tuple(inputs) if inputs else (),
+            outputs=tuple(outputs) if outputs else (),
+            line=line,
+        )
+        return self.add(task)
+
+    def _task_spec(self, task_id: str, line: int | None, **options: Any) -> dict[str, Any]:
+        """Wire fields of a task from DSL keyword arguments, validated."""
+        spec: dict[str, Any] = {}
+        field = ""
+        try:
+            constraints: dict[str, Any] = {}
+            field = "wall_clock"
+            if options["wall_clock"] is not None:
+                constraints["maxWallClockTime"] = to_wire_duration(options["wall_clock"])
+            field = "retention"
+            if options["retention"] is not None:
+                constraints["retentionTime"] = to_wire_duration(options["retention"])
+            field = "retries"
+            retries = options["retries"]
+            if retries is not None:
+                if not isinstance(retries, int) or isinstance(retries, bool) or retries < -1:
+                    raise ValueError(f"{retries!r} is not allowed; use -1 (forever), 0 or more")
+                constraints["maxTaskRetryCount"] = retries
+            if constraints:
+                spec["constraints"] = constraints
+            field = "display_name"
+            if options["display_name"] is not None:
+                spec["displayName"] = str(options["display_name"])
+            field = "required_slots"
+            slots = options["required_slots"]
+            if slots is not None:
+                if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+                    raise ValueError(f"{slots!r} is not allowed; a task needs 1 or more slots")
+                spec["requiredSlots"] = slots
+            field = "env"
+            if options["env"]:
+                spec["environmentSettings"] = _env_list(options["env"])
+            field = "resource_files"
+            if options["resource_files"] is not None:
+                spec["resourceFiles"] = _wire_list(_RESOURCE_FILES, list(options["resource_files"]))
+            field = "output_files"
+            if options["output_files"] is not None:
+                spec["outputFiles"] = _wire_list(_OUTPUT_FILES, list(options["output_files"]))
+            for name, key, cls in (
+                ("exit_conditions", "exitConditions", model.ExitConditions),
+                ("user_identity", "userIdentity", model.UserIdentity),
+                ("container", "containerSettings", model.TaskContainerSettings),
+            ):
+                field = name
+                if options[name] is not None:
+                    spec[key] = _wire_model(cls, options[name])
+        except ValidationError as exc:
+            raise _field_error(
+                exc, field=field, job_id=self.id, task_id=task_id, line=line
+            ) from None
+        except ValueError as exc:
+            raise InvalidFieldError(
+                str(exc), job_id=self.id, task_id=task_id, field=field, line=line
+            ) from None
+        return spec
+
+    def map(
+        self,
+        id_template: str,
+        command_template: str,
+        *,
+        after: After = None,
+        inputs: Iterable[str] = (),
+        outputs: Iterable[str] = (),
+        env: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> TaskGroup:
+        """One task per combination of `params`, ids and commands from format templates.
+
+        `job.map("frame-{i:03d}", "render --frame {i}", i=range(1, 101))` makes
+        frame-001..frame-100. Several parameters make their cartesian product (a sweep).
+        `inputs`, `outputs` and `env` values are templates too. Other keyword arguments
+        of `task` (wall_clock, retries, ...) apply to every task.
+        """
+        line = _caller_line()
+        options = {k: params.pop(k) for k in list(params) if k in _TASK_OPTIONS - {"after"}}
+        if not params:
+            raise InvalidFieldError(
+                "map() needs at least one parameter to sweep, e.g. i=range(10)",
+                job_id=self.id,
+                field=id_template,
+                line=line,
+            )
+        names = list(params)
+        shared = self._task_spec(
+            id_template,
+            line,
+            **{k: options.get(k) for k in _TASK_OPTIONS - {"after", "inputs", "outputs", "env"}},
+            env=None,
+        )
+        inputs, outputs = tuple(inputs), tuple(outputs)
+        made: list[Task] = []
+        for values in itertools.product(*(params[n] for n in names)):
+            bound = dict(zip(names, values, strict=True))
+            try:
+                task_id = id_template.format(**bound)
+                command = command_template.format(**bound)
+                spec = shared
+                if env:
+                    spec = {
+                        **shared,
+                        "environmentSettings": _env_list(
+                            {k: str(v).format(**bound) for k, v in env.items()}
+                        ),
+                    }
+                task_inputs = tuple(p.format(**bound) for p in inputs)
+                task_outputs = tuple(p.format(**bound) for p in outputs)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise InvalidFieldError(
+                    f"template cannot be filled with {bound}: {exc!r}",
+                    job_id=self.id,
+                    field=id_template,
+                    line=line,
+                ) from None
+            made.append(
+                self.task(
+                    task_id,
+                    command,
+                    after=after,
+                    inputs=task_inputs,
+                    outputs=task_outputs,
+                    _line=line,
+                    _spec=spec,
+                )
+            )
+        group = TaskGroup(made, id_template)
+        self._groups.append(group)
+        return group
+
+    # -- exporting -------------------------------------------------------------------
+
+    def to_wire(self, *, with_tasks: bool = True) -> dict[str, Any]:
+        """The job document Batch takes; with `tasks` (batchflow's format) by default."""
+        wire = self.spec.to_wire()
+        wire.pop("tasks", None)
+        if self.spec.uses_task_dependencies is None and self.uses_task_dependencies:
+            wire["usesTaskDependencies"] = True
+        if with_tasks:
+            wire["tasks"] = [t.to_wire() for t in self._tasks]
+        return wire

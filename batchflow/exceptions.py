@@ -1,0 +1,143 @@
+"""Every error batchflow raises on purpose.
+
+```
+BatchflowError
+├── FlowError                  a flow is wrong; carries file, line, job, task and field
+│   ├── InvalidFieldError      a field breaks one of Batch's rules (bad id, bad duration, ...)
+│   ├── DuplicateTaskError     two tasks share an id (case-insensitively, as Batch compares)
+│   ├── UnknownTaskError       a dependency names a task that is not in the job
+│   ├── CycleError             dependencies form a cycle; `cycle` holds the task ids
+│   ├── FlowLoadError          the FLOW file is missing, unreadable, malformed or its code fails
+│   └── FlowInvalid            several problems at once (`problems` holds each of them)
+├── BackendError               a backend could not do what was asked
+│   └── SubmitError
+└── StateError                 the state store is unusable (unwritable directory, full disk, ...)
+```
+
+Errors raised while a flow is defined keep their fields as attributes, so callers
+and tests read `err.task_id` or `err.field` instead of parsing the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from batchflow.validation import Problem
+
+__all__ = [
+    "BackendError",
+    "BatchflowError",
+    "CycleError",
+    "DuplicateTaskError",
+    "FlowError",
+    "FlowInvalid",
+    "FlowLoadError",
+    "InvalidFieldError",
+    "StateError",
+    "SubmitError",
+    "UnknownTaskError",
+]
+
+
+class BatchflowError(Exception):
+    """Base class of every error batchflow raises on purpose."""
+
+
+class FlowError(BatchflowError):
+    """Something in a flow is wrong; says where (file, line, job, task, field) and what."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        task_id: str | None = None,
+        field: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.job_id = job_id
+        self.task_id = task_id
+        self.field = field
+        self.file = file
+        self.line = line
+
+    def location(self) -> str:
+        """`file:line: job 'j' task 't' field` with whatever parts are known."""
+        parts: list[str] = []
+        if self.file:
+            parts.append(f"{self.file}:{self.line}:" if self.line else f"{self.file}:")
+        if self.job_id:
+            parts.append(f"job '{self.job_id}'")
+        if self.task_id:
+            parts.append(f"task '{self.task_id}'")
+        if self.field:
+            parts.append(self.field)
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        if not where:
+            return self.message
+        return f"{where} {self.message}" if where.endswith(":") else f"{where}: {self.message}"
+
+
+class InvalidFieldError(FlowError):
+    """A field value breaks one of Azure Batch's rules."""
+
+
+class DuplicateTaskError(FlowError):
+    """Two tasks in one job share an id; Batch compares ids case-insensitively."""
+
+
+class UnknownTaskError(FlowError):
+    """A dependency names a task that is not in the job."""
+
+
+class CycleError(FlowError):
+    """The dependencies of a job form a cycle."""
+
+    def __init__(self, message: str, *, cycle: Sequence[str], **where: object) -> None:
+        super().__init__(message, **where)  # type: ignore[arg-type]
+        self.cycle = list(cycle)
+
+
+class FlowLoadError(FlowError):
+    """A FLOW file cannot be read: missing, not UTF-8, malformed, or its code raised."""
+
+
+class FlowInvalid(FlowError):
+    """A flow has one or more errors; `problems` lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        errors = [p for p in problems if p.severity == "error"]
+        first = errors[0] if errors else None
+        super().__init__(
+            first.message if first else "the flow is invalid",
+            job_id=first.job_id if first else None,
+            task_id=first.task_id if first else None,
+            field=first.field if first else None,
+            file=first.file if first else None,
+            line=first.line if first else None,
+        )
+        self.problems = list(problems)
+
+    def __str__(self) -> str:
+        errors = [p for p in self.problems if p.severity == "error"]
+        return "\n".join(str(p) for p in errors) or self.message
+
+
+class BackendError(BatchflowError):
+    """A backend could not carry out a request."""
+
+
+class SubmitError(BackendError):
+    """A job or its tasks could not be submitted."""
+
+
+class StateError(BatchflowError):
+    """The state store cannot be used (unwritable directory, full disk, corrupt file)."""

@@ -1,0 +1,361 @@
+"""Read a FLOW file: Python that defines `Job`s, or the JSON that `az batch` takes.
+
+JSON comes in every form users have today:
+
+- a task array, or the `{"value": [...]}` collection (`az batch task create --json-file`);
+- one task object (`az batch task create --json-file` with a single task);
+- a job document (`az batch job create --json-file`), optionally with a `tasks` array
+  (batchflow's own export format).
+
+For the task-only forms the job id and pool come from `job_id`/`pool_id` (the CLI's
+`--job-id`/`--pool-id`), with the file name as the default job id. JSON problems are
+collected, not raised, so `validate` can report every error of a file at once.
+
+A Python flow is imported by running it: every `Job` bound at module level is collected.
+An exception in it becomes one `FlowLoadError` naming the flow's own line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from batchflow import model
+from batchflow.dsl import Job, Task
+from batchflow.exceptions import (
+    BatchflowError,
+    DuplicateTaskError,
+    FlowError,
+    FlowInvalid,
+    FlowLoadError,
+)
+from batchflow.validation import Problem, problems_from_validation_error, validate
+
+__all__ = ["Flow", "load"]
+
+
+@dataclass
+class Flow:
+    """The jobs of one FLOW file and the problems found while reading it."""
+
+    path: str
+    jobs: list[Job]
+    problems: list[Problem] = field(default_factory=list)
+
+    def validate(self) -> list[Problem]:
+        """Problems found while reading plus each job's validation: errors, then warnings."""
+        found = list(self.problems)
+        for job in self.jobs:
+            found.extend(validate(job, file=self.path))
+        return [p for p in found if p.severity == "error"] + [
+            p for p in found if p.severity != "error"
+        ]
+
+    def check(self) -> list[Problem]:
+        """Like `validate`, but raise `FlowInvalid` (with every problem) on any error."""
+        found = self.validate()
+        if any(p.severity == "error" for p in found):
+            raise FlowInvalid(found)
+        return found
+
+    def job(self, job_id: str | None = None) -> Job:
+        """The job with this id, or the only job when `job_id` is None."""
+        if job_id is None:
+            if len(self.jobs) == 1:
+                return self.jobs[0]
+            ids = ", ".join(f"'{j.id}'" for j in self.jobs)
+            raise FlowLoadError(
+                f"the flow defines {len(self.jobs)} jobs ({ids}); pick one with --job",
+                file=self.path,
+            )
+        for job in self.jobs:
+            if job.id.lower() == job_id.lower():
+                return job
+        ids = ", ".join(f"'{j.id}'" for j in self.jobs)
+        raise FlowLoadError(f"the flow has no job '{job_id}' (it has {ids})", file=self.path)
+
+
+def load(path: str | Path, *, job_id: str | None = None, pool_id: str | None = None) -> Flow:
+    """Read the FLOW file at `path` (.py or .json)."""
+    shown = str(path)
+    target = Path(path)
+    if not target.exists():
+        raise FlowLoadError("no such file", file=shown)
+    if target.is_dir():
+        raise FlowLoadError("is a directory; FLOW is a .py or .json file", file=shown)
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise FlowLoadError(f"cannot be read: {exc.strerror}", file=shown) from None
+    if not data.strip():
+        raise FlowLoadError(
+            "is empty; FLOW is a .py file defining a Job, or Batch task/job JSON", file=shown
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FlowLoadError(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", file=shown
+        ) from None
+    suffix = target.suffix.lower()
+    if suffix == ".py":
+        return _load_python(target, text, shown)
+    if suffix == ".json" or text.lstrip()[:1] in ("{", "["):
+        return _load_json(
+            text, shown, job_id=job_id, pool_id=pool_id, default_id=_id_from_name(target.stem)
+        )
+    raise FlowLoadError("is neither a .py nor a .json file", file=shown)
+
+
+# -- Python --------------------------------------------------------------------------
+
+
+def _load_python(path: Path, text: str, shown: str) -> Flow:
+    filename = str(path.resolve())
+    try:
+        code = compile(text, filename, "exec")
+    except SyntaxError as exc:
+        raise FlowLoadError(f"syntax error: {exc.msg}", file=shown, line=exc.lineno) from None
+    namespace: dict[str, Any] = {"__name__": "__batchflow_flow__", "__file__": filename}
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        exec(code, namespace)
+    except (Exception, SystemExit) as exc:
+        raise _user_error(exc, filename, shown) from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    jobs: list[Job] = []
+    for value in namespace.values():
+        if isinstance(value, Job) and all(value is not j for j in jobs):
+            value.source = shown
+            jobs.append(value)
+    if not jobs:
+        raise FlowLoadError(
+            'defines no Job at module level (write `job = Job("my-job")`)', file=shown
+        )
+    return Flow(shown, jobs)
+
+
+def _user_error(exc: BaseException, filename: str, shown: str) -> FlowLoadError:
+    """The error in the flow's own words, at the flow's own line (none of our frames)."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == filename:
+            line = lineno
+    if isinstance(exc, FlowError):
+        return FlowLoadError(
+            exc.message,
+            job_id=exc.job_id,
+            task_id=exc.task_id,
+            field=exc.field,
+            file=shown,
+            line=line or exc.line,
+        )
+    if isinstance(exc, SystemExit):
+        return FlowLoadError(f"the flow called exit({exc.code!r})", file=shown, line=line)
+    detail = str(exc) if isinstance(exc, BatchflowError) else f"{type(exc).__name__}: {exc}"
+    return FlowLoadError(f"error in the flow: {detail}", file=shown, line=line)
+
+
+# -- JSON ----------------------------------------------------------------------------
+
+_FORMS = 'a task object, a list of tasks, {"value": [tasks]}, or a job object'
+
+
+def _id_from_name(stem: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:64]
+    return cleaned or "job"
+
+
+def _json_type(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), "a value")
+
+
+def _load_json(
+    text: str, shown: str, *, job_id: str | None, pool_id: str | None, default_id: str
+) -> Flow:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FlowLoadError(
+            f"is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
+            file=shown,
+            line=exc.lineno,
+        ) from None
+    except RecursionError:
+        raise FlowLoadError("is not valid JSON: nested too deeply", file=shown) from None
+    locator = _Locator(text)
+    if isinstance(data, list):
+        raw_tasks, raw_job = data, None
+    elif isinstance(data, dict) and "commandLine" in data:
+        raw_tasks, raw_job = [data], None
+    elif isinstance(data, dict) and set(data) <= {"value", "odata.metadata"} and "value" in data:
+        if not isinstance(data["value"], list):
+            raise FlowLoadError(
+                f"'value' holds {_json_type(data['value'])}; expected a list of tasks",
+                file=shown,
+                field="value",
+            )
+        raw_tasks, raw_job = data["value"], None
+    elif isinstance(data, dict):
+        raw_job = data
+        raw_tasks = data.get("tasks") or []
+        if not isinstance(raw_tasks, list):
+            raise FlowLoadError(
+                f"'tasks' holds {_json_type(raw_tasks)}; expected a list of tasks",
+                file=shown,
+                field="tasks",
+            )
+    else:
+        raise FlowLoadError(f"holds {_json_type(data)}; expected {_FORMS}", file=shown)
+
+    problems: list[Problem] = []
+    if raw_job is None:
+        wire: dict[str, Any] = {"id": job_id or default_id}
+        if pool_id:
+            wire["poolInfo"] = {"poolId": pool_id}
+        try:
+            spec = model.JobSpec.model_validate(wire)
+        except ValidationError as exc:
+            raise FlowLoadError(
+                problems_from_validation_error(exc)[0].message, field="--job-id", file=shown
+            ) from None
+        job = Job.from_spec(spec, line=None)
+    else:
+        job = _job_from_json(raw_job, shown, locator, problems, pool_id)
+    job.source = shown
+    for n, raw in enumerate(raw_tasks):
+        _add_task(job, raw, n, shown, locator, problems, in_job=raw_job is not None)
+    return Flow(shown, [job], problems)
+
+
+def _job_from_json(
+    raw: dict[str, Any], shown: str, locator: _Locator, problems: list[Problem], pool_id: str | None
+) -> Job:
+    body = {k: v for k, v in raw.items() if k != "tasks"}
+    raw_id = body.get("id")
+    line = locator.line_of("id", raw_id) if isinstance(raw_id, str) else None
+    try:
+        spec = model.JobSpec.model_validate(body)
+    except ValidationError as exc:
+        problems.extend(
+            problems_from_validation_error(
+                exc, job_id=raw_id if isinstance(raw_id, str) else None, file=shown, line=line
+            )
+        )
+        fallback = raw_id if isinstance(raw_id, str) and model._ID.fullmatch(raw_id) else "job"
+        spec = model.JobSpec(id=fallback)
+    if pool_id and spec.pool_info is None:
+        spec = spec.model_copy(update={"pool_info": model.PoolInfo(pool_id=pool_id)})
+    return Job.from_spec(spec, line=line)
+
+
+def _add_task(
+    job: Job,
+    raw: Any,
+    n: int,
+    shown: str,
+    locator: _Locator,
+    problems: list[Problem],
+    *,
+    in_job: bool,
+) -> None:
+    prefix = f"tasks[{n}]" if in_job else f"[{n}]"
+    if not isinstance(raw, dict):
+        problems.append(
+            Problem(
+                "error",
+                "type",
+                f"holds {_json_type(raw)}; expected a task object",
+                job.id,
+                None,
+                prefix,
+                shown,
+            )
+        )
+        return
+    raw_id = raw.get("id")
+    task_id = raw_id if isinstance(raw_id, str) else None
+    line = locator.line_of("id", task_id) if task_id else None
+    try:
+        spec = model.TaskSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(
+            problems_from_validation_error(
+                exc,
+                job_id=job.id,
+                task_id=task_id,
+                prefix="" if task_id else prefix,
+                file=shown,
+                line=line,
+            )
+        )
+        # Keep what can be kept, so cross-task checks (duplicates, dependencies) still run.
+        if task_id and isinstance(raw.get("commandLine"), str) and model._ID.fullmatch(task_id):
+            depends = raw.get("dependsOn")
+            dep_ids = depends.get("taskIds") if isinstance(depends, dict) else None
+            ids = (
+                tuple(d for d in dep_ids if isinstance(d, str)) if isinstance(dep_ids, list) else ()
+            )
+            _add(job, Task(task_id, raw["commandLine"], dep_ids=ids, line=line), shown, problems)
+        return
+    wire = spec.to_wire()
+    wire.pop("id")
+    command = wire.pop("commandLine")
+    depends = spec.depends_on
+    wire.pop("dependsOn", None)
+    task = Task(
+        spec.id,
+        command,
+        dep_ids=tuple(depends.task_ids or ()) if depends else (),
+        dep_ranges=tuple((r.start, r.end) for r in depends.task_id_ranges or ()) if depends else (),
+        spec=wire or None,
+        line=line,
+    )
+    _add(job, task, shown, problems)
+
+
+def _add(job: Job, task: Task, shown: str, problems: list[Problem]) -> None:
+    try:
+        job.add(task)
+    except DuplicateTaskError as exc:
+        problems.append(
+            Problem("error", "duplicate-id", exc.message, job.id, task.id, "id", shown, task.line)
+        )
+
+
+class _Locator:
+    """Finds the line of a task's `"id": "..."` in the JSON text, for error messages."""
+
+    _ID = re.compile(r'"id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lines: dict[str, int] | None = None
+
+    def line_of(self, key: str, value: str | None) -> int | None:
+        if value is None:
+            return None
+        if self._lines is None:
+            self._lines = {}
+            line, last = 1, 0
+            for match in self._ID.finditer(self.text):
+                line += self.text.count("\n", last, match.start())
+                last = match.start()
+                self._lines.setdefault(match.group(1), line)
+        return self._lines.get(value)

@@ -1,0 +1,483 @@
+"""Check a job the way Azure Batch would, before anything runs.
+
+`validate(job)` returns every problem at once: errors (Batch would reject the job or a
+task, or the flow can never finish) and warnings (the tutorial's best practices).
+Each `Problem` names the job, the task and the field, so one line says where to look.
+Field rules (id characters, durations, value ranges) are the pydantic models' own; this
+module adds the rules that span tasks: duplicates, dependencies, ranges, cycles and the
+settings a task needs from its job.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from batchflow import model
+from batchflow.dsl import Job, Task
+from batchflow.exceptions import FlowInvalid
+from batchflow.graph import Graph
+
+__all__ = ["Problem", "check", "problems_from_validation_error", "validate"]
+
+#: Batch's limit on the summed length of one task's dependsOn.taskIds.
+TASK_IDS_CHAR_LIMIT = 64000
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A command that leaves files in its working directory (downloads, archives, redirects).
+_WRITES_FILES = re.compile(r"\b(?:wget|curl\s[^|;&]*-[oO]|unzip|tar\s+-?x|gunzip)\b|>\s*[\w.-]+")
+_TASK_DIR_FILES = ("stdout.txt", "stderr.txt", "fileuploadout.txt", "fileuploaderr.txt")
+# A relative script or program the command line runs from the working directory.
+_SCRIPT = re.compile(
+    r"(?:^|[\s'\"(;&|])((?:\./)?[\w.-]+(?:/[\w.-]+)*\.(?:py|sh|bash|R|pl|rb|js|jar|exe))(?=$|[\s'\";&|)])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding: an error Batch would reject, or a warning about a risky setting."""
+
+    severity: Literal["error", "warning"]
+    code: str
+    message: str
+    job_id: str | None = None
+    task_id: str | None = None
+    field: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def location(self) -> str:
+        parts: list[str] = []
+        if self.file:
+            parts.append(f"{self.file}:{self.line}:" if self.line else f"{self.file}:")
+        if self.job_id:
+            parts.append(f"job '{self.job_id}'")
+        if self.task_id:
+            parts.append(f"task '{self.task_id}'")
+        if self.field:
+            parts.append(self.field)
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        if not where:
+            return self.message
+        return f"{where} {self.message}" if where.endswith(":") else f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _wire_names(cls: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    seen = seen if seen is not None else set()
+    if cls in seen:
+        return set()
+    seen.add(cls)
+    names: set[str] = set()
+    for name, info in cls.model_fields.items():
+        names.add(info.alias or name)
+        for arg in _types_in(info.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                names |= _wire_names(arg, seen)
+    return names
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    args = getattr(annotation, "__args__", None)
+    if not args:
+        return [annotation]
+    out: list[Any] = []
+    for arg in args:
+        out.extend(_types_in(arg))
+    return out
+
+
+_KNOWN_FIELDS = sorted(_wire_names(model.JobSpec))
+
+
+def problems_from_validation_error(
+    exc: ValidationError,
+    *,
+    job_id: str | None = None,
+    task_id: str | None = None,
+    prefix: str = "",
+    file: str | None = None,
+    line: int | None = None,
+) -> list[Problem]:
+    """One `Problem` per pydantic error, with the field path in Batch's (camelCase) names."""
+    problems = []
+    for err in exc.errors():
+        path = prefix
+        for part in err["loc"]:
+            path = (
+                f"{path}[{part}]"
+                if isinstance(part, int)
+                else (f"{path}.{part}" if path else str(part))
+            )
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            name = str(err["loc"][-1])
+            close = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.7)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            message = f"unknown field '{name}'{hint}"
+        elif kind == "missing":
+            message = "is required"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            if kind not in ("value_error", "assertion_error") and "input" in err:
+                shown = repr(err["input"])
+                message += f" (got {shown[:60]})"
+        problems.append(
+            Problem(
+                "error",
+                kind,
+                message,
+                job_id=job_id,
+                task_id=task_id,
+                field=path or None,
+                file=file,
+                line=line,
+            )
+        )
+    return problems
+
+
+def validate(job: Job, *, file: str | None = None) -> list[Problem]:
+    """Every error and warning of `job`, errors first."""
+    file = file or job.source
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    jid = job.id
+
+    def error(code: str, message: str, task: Task | None = None, field: str | None = None) -> None:
+        errors.append(
+            Problem(
+                "error",
+                code,
+                message,
+                jid,
+                task.id if task else None,
+                field,
+                file,
+                task.line if task else job.line,
+            )
+        )
+
+    def warn(code: str, message: str, task: Task | None = None, field: str | None = None) -> None:
+        warnings.append(
+            Problem(
+                "warning",
+                code,
+                message,
+                jid,
+                task.id if task else None,
+                field,
+                file,
+                task.line if task else job.line,
+            )
+        )
+
+    spec = job.spec
+    reserved = {}
+    if spec.job_preparation_task is not None:
+        reserved[(spec.job_preparation_task.id or "jobpreparation").lower()] = "jobPreparationTask"
+    if spec.job_release_task is not None:
+        reserved[(spec.job_release_task.id or "jobrelease").lower()] = "jobReleaseTask"
+    if spec.job_manager_task is not None:
+        reserved[spec.job_manager_task.id.lower()] = "jobManagerTask"
+
+    seen: dict[str, Task] = {}
+    no_wall_clock: list[Task] = []
+    retries_no_wall: list[Task] = []
+    job_actions: list[Task] = []
+    dependency_actions: list[Task] = []
+    has_deps = False
+    job_retries = spec.constraints.max_task_retry_count if spec.constraints else None
+    fullmatch = _ID.fullmatch
+    for task in job.tasks:
+        tid = task.id
+        if not fullmatch(tid):
+            try:
+                model.check_id(tid)
+            except ValueError as exc:
+                error("invalid-id", str(exc), task, "id")
+        key = tid.lower()
+        if key in seen:
+            other = seen[key]
+            error(
+                "duplicate-id",
+                f"another task has the id '{other.id}' (ids ignore case)",
+                task,
+                "id",
+            )
+        else:
+            seen[key] = task
+        if key in reserved:
+            error("reserved-id", f"the job's {reserved[key]} already uses this id", task, "id")
+        if not task.command_line:
+            error("missing", "commandLine is required", task, "commandLine")
+        if task.dep_ids or task.dep_ranges:
+            has_deps = True
+            if sum(len(d) for d in task.dep_ids) > TASK_IDS_CHAR_LIMIT:
+                error(
+                    "TaskDependencyListTooLong",
+                    f"the ids add up to more than {TASK_IDS_CHAR_LIMIT:,} characters; "
+                    "name numeric tasks and use taskIdRanges",
+                    task,
+                    "dependsOn.taskIds",
+                )
+        spec_ = task.spec
+        wall = retries = None
+        if spec_:
+            constraints = spec_.get("constraints")
+            if constraints:
+                wall = constraints.get("maxWallClockTime")
+                retries = constraints.get("maxTaskRetryCount")
+            conditions = spec_.get("exitConditions")
+            if conditions:
+                _exit_actions(conditions, task, job_actions, dependency_actions)
+            for n, out in enumerate(spec_.get("outputFiles") or ()):
+                _check_output_file(out, n, task, warn)
+        _check_scripts(task, warn)
+        if wall is None:
+            no_wall_clock.append(task)
+            if (retries if retries is not None else job_retries or 0) != 0:
+                retries_no_wall.append(task)
+
+    graph = Graph.of(job)
+    tasks = job.tasks
+    for pos, field, name in graph.unknown:
+        task = tasks[pos]
+        if name.lower() == task.id.lower():
+            error("self-dependency", "a task cannot depend on itself", task, field)
+            continue
+        close = difflib.get_close_matches(name, [t.id for t in tasks], n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        error(
+            "unknown-dependency",
+            f"depends on '{name}', which is not in job '{jid}'{hint}",
+            task,
+            field,
+        )
+    for pos, n, start, end, missing in graph.incomplete_ranges:
+        task = tasks[pos]
+        what = "no task exists" if missing == end - start + 1 else f"{missing:,} ids do not exist"
+        error(
+            "unknown-dependency",
+            f"range {start}..{end}: {what} in this range in "
+            f"job '{jid}'; ranges match tasks whose id is a number ('7' or '007', not 'frame-7'), "
+            "and the task would wait for the missing ones forever",
+            task,
+            f"dependsOn.taskIdRanges[{n}]",
+        )
+    for pos, ds in enumerate(graph.deps):
+        if pos in ds:
+            error("self-dependency", "a task cannot depend on itself", tasks[pos], "dependsOn")
+    if not any(e.code == "self-dependency" for e in errors):
+        cycle = graph.find_cycle()
+        if cycle:
+            names = " -> ".join(tasks[i].id for i in cycle)
+            error("cycle", f"dependencies form a cycle: {names}", tasks[cycle[0]], "dependsOn")
+
+    if len(tasks) <= 100_000:
+        _check_handoff(job, graph, warn)
+    if has_deps and spec.uses_task_dependencies is False:
+        error(
+            "TaskDependenciesNotSpecifiedOnJob",
+            "tasks have dependencies but the job sets usesTaskDependencies to false",
+            None,
+            "usesTaskDependencies",
+        )
+    if dependency_actions and spec.uses_task_dependencies is False:
+        error(
+            "InvalidPropertyValue",
+            "exitConditions sets dependencyAction but the job sets usesTaskDependencies to false",
+            dependency_actions[0],
+            "exitConditions",
+        )
+    on_failure = (spec.on_task_failure or "noaction").lower()
+    if job_actions and on_failure != "performexitoptionsjobaction":
+        error(
+            "InvalidPropertyValue",
+            f"exitConditions sets jobAction, which Batch accepts only when the job's onTaskFailure "
+            f"is performExitOptionsJobAction ({len(job_actions):,} task(s), first shown)",
+            job_actions[0],
+            "exitConditions",
+        )
+
+    if no_wall_clock and len(job.tasks):
+        warn(
+            "no-wall-clock",
+            f"{_count(no_wall_clock, len(job.tasks))} no maxWallClockTime; a hung task holds its "
+            "slot forever (set wall_clock= or constraints.maxWallClockTime)",
+            no_wall_clock[0],
+            "constraints.maxWallClockTime",
+        )
+    if retries_no_wall:
+        warn(
+            "retries-without-wall-clock",
+            f"{_count(retries_no_wall, len(job.tasks))} retries but no maxWallClockTime; a hang "
+            "is never retried",
+            retries_no_wall[0],
+            "constraints.maxWallClockTime",
+        )
+    if spec.on_all_tasks_complete is None:
+        warn(
+            "no-on-all-tasks-complete",
+            "the job has no onAllTasksComplete; on Batch it stays active after its tasks finish "
+            "(set on_all_tasks_complete='terminatejob')",
+            None,
+            "onAllTasksComplete",
+        )
+    return errors + _fold(warnings)
+
+
+def _fold(warnings: list[Problem], keep: int = 3) -> list[Problem]:
+    """At most `keep` warnings per kind, the rest folded into a count on the last one kept."""
+    by_code: dict[str, list[Problem]] = {}
+    for problem in warnings:
+        by_code.setdefault(problem.code, []).append(problem)
+    out: list[Problem] = []
+    for code, found in by_code.items():
+        if len(found) <= keep:
+            out.extend(found)
+            continue
+        out.extend(found[: keep - 1])
+        last = found[keep - 1]
+        more = len(found) - keep
+        out.append(
+            Problem(
+                last.severity,
+                code,
+                f"{last.message} (and {more:,} more like this)",
+                last.job_id,
+                last.task_id,
+                last.field,
+                last.file,
+                last.line,
+            )
+        )
+    return out
+
+
+def _count(tasks: list[Task], total: int) -> str:
+    if len(tasks) == 1:
+        return "this task has"
+    if len(tasks) == total:
+        return f"all {total:,} tasks have"
+    return f"{len(tasks):,} of {total:,} tasks (this one first) have"
+
+
+def _exit_actions(
+    conditions: dict[str, Any], task: Task, job_actions: list[Task], dependency_actions: list[Task]
+) -> None:
+    options = [c.get("exitOptions") or {} for c in conditions.get("exitCodes") or ()]
+    options += [c.get("exitOptions") or {} for c in conditions.get("exitCodeRanges") or ()]
+    options += [
+        conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError", "default")
+    ]
+    if any(o.get("jobAction") is not None for o in options):
+        job_actions.append(task)
+    if any(o.get("dependencyAction") is not None for o in options):
+        dependency_actions.append(task)
+
+
+def _check_output_file(out: dict[str, Any], n: int, task: Task, warn: Any) -> None:
+    pattern = out.get("filePattern", "")
+    field = f"outputFiles[{n}]"
+    name = pattern.replace("\\", "/")
+    if name in _TASK_DIR_FILES or (name.startswith("std") and "/" not in name and "*" in name):
+        warn(
+            "pattern-in-task-dir",
+            f"filePattern '{pattern}' is matched in the working directory, but Batch writes "
+            f"{'it' if name in _TASK_DIR_FILES else 'stdout.txt and stderr.txt'} to the task "
+            f"directory above it (did you mean '../{name}'?)",
+            task,
+            f"{field}.filePattern",
+        )
+    container = (out.get("destination") or {}).get("container") or {}
+    url = container.get("containerUrl", "")
+    if url and "sig=" not in url and not container.get("identityReference"):
+        warn(
+            "no-write-credential",
+            "containerUrl has no SAS signature (sig=) and there is no identityReference; "
+            "the upload will be refused",
+            task,
+            f"{field}.destination.container.containerUrl",
+        )
+
+
+def _staged_names(task: Task) -> tuple[set[str], bool]:
+    """File paths a task's resource files and inputs put in its working dir; True if unknown."""
+    names = {posixpath.normpath(p) for p in task.inputs}
+    names |= {posixpath.basename(p) for p in task.inputs}
+    opaque = False
+    for resource in (task.spec or {}).get("resourceFiles") or ():
+        if resource.get("httpUrl"):
+            names.add(posixpath.normpath(resource.get("filePath", "")))
+        else:
+            opaque = True  # a whole container or prefix: we cannot know its files here
+    return names, opaque
+
+
+def _check_scripts(task: Task, warn: Any) -> None:
+    names, opaque = _staged_names(task)
+    if opaque:
+        return
+    for match in _SCRIPT.finditer(task.command_line):
+        script = match.group(1)
+        start = match.start(1)
+        before = task.command_line[max(0, start - 1) : start]
+        if before in ("/", "$") or posixpath.normpath(script) in names:
+            continue
+        if re.search(rf"(?:-O|-o|>|wget|curl)\s*\S*{re.escape(script)}", task.command_line[:start]):
+            continue
+        warn(
+            "missing-script",
+            f"commandLine runs '{script}' from the task's working directory, but no "
+            "resourceFile or input puts it there (each task starts in an empty directory; "
+            "add a resource file, or inputs=[...] in Python)",
+            task,
+            "commandLine",
+        )
+        return
+
+
+def _check_handoff(job: Job, graph: Graph, warn: Any) -> None:
+    """Warn when a task waits for a parent whose files it can never see."""
+    tasks = job.tasks
+    for pos, ds in enumerate(graph.deps):
+        if not ds:
+            continue
+        child = tasks[pos]
+        if child.inputs or (child.spec or {}).get("resourceFiles"):
+            continue
+        for d in ds:
+            parent = tasks[d]
+            shared = "AZ_BATCH_NODE_SHARED_DIR"
+            shares = shared in parent.command_line or shared in child.command_line
+            if parent.outputs or (parent.spec or {}).get("outputFiles") or shares:
+                continue
+            if not _WRITES_FILES.search(parent.command_line):
+                continue
+            warn(
+                "no-handoff",
+                f"waits for '{parent.id}', but each task has its own working directory and "
+                f"'{parent.id}' uploads no outputFiles, so this task cannot see its files "
+                "(upload them and add resourceFiles, or use $AZ_BATCH_NODE_SHARED_DIR)",
+                child,
+                "dependsOn",
+            )
+            break
+
+
+def check(job: Job, *, file: str | None = None) -> list[Problem]:
+    """Validate `job`; raise `FlowInvalid` with every problem if there is an error."""
+    problems = validate(job, file=file)
+    if any(p.severity == "error" for p in problems):
+        raise FlowInvalid(problems)
+    return problems
