@@ -1,0 +1,190 @@
+"""The contract between the CLI and the places a job can run.
+
+A `Backend` accepts jobs and answers questions about them; it owns scheduling. The CLI
+talks to backends only through this protocol and `get_backend(target)`:
+
+- `submit(job)` stores the job and its tasks and makes sure they will run; submitting a
+  job that already exists attaches to it (finished tasks stay finished, new tasks are
+  added, a changed task is an error unless `replace=True`).
+- `job_status(job_id)` is one cheap call: the job's state and its task counts, never a
+  task listing (the tutorial's own advice for monitoring thousands of tasks).
+- `tasks`, `task`, `files`, `read_file` mirror `az batch task list/show/file list/download`.
+- `terminate` and `delete` mirror `az batch job stop/delete`.
+
+States and fields are Azure Batch's (lowercase wire values), so a job reads the same
+whether it ran here or on a pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from batchflow.dsl import Job
+
+__all__ = [
+    "Backend",
+    "FailureInfo",
+    "FileInfo",
+    "JobState",
+    "JobStatus",
+    "SubmitResult",
+    "TaskCounts",
+    "TaskInfo",
+    "TaskState",
+]
+
+JobState = Literal[
+    "active", "disabling", "disabled", "enabling", "terminating", "completed", "deleting"
+]
+TaskState = Literal["active", "preparing", "running", "completed"]
+TASK_STATES: tuple[TaskState, ...] = ("active", "preparing", "running", "completed")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCounts:
+    """Tasks by state, as `GET /jobs/{id}/taskcounts` reports them (`running` includes
+    `preparing`; `succeeded` and `failed` split `completed` by result)."""
+
+    active: int = 0
+    running: int = 0
+    completed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.active + self.running + self.completed
+
+
+@dataclass(frozen=True, slots=True)
+class FailureInfo:
+    """Why a task failed, as Batch reports it (`category` usererror or servererror)."""
+
+    category: str
+    code: str
+    message: str
+    details: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """A job's state and task counts, from one call."""
+
+    id: str
+    state: JobState
+    counts: TaskCounts
+    pool_id: str | None = None
+    creation_time: datetime | None = None
+    end_time: datetime | None = None
+    #: Set when the job completed: AllTasksComplete, TaskFailed, MaxWallClockTimeExpiry,
+    #: JMComplete, UserTerminate or the reason given to terminate.
+    terminate_reason: str | None = None
+    #: Where the job's `outputs=` files are collected (a folder or a container URL).
+    outputs_location: str | None = None
+    #: Which backend answered ("local", "azure").
+    backend: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """One task's state and execution info, as `az batch task show` reports it."""
+
+    id: str
+    state: TaskState
+    command_line: str
+    previous_state: TaskState | None = None
+    state_transition_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    exit_code: int | None = None
+    result: Literal["success", "failure"] | None = None
+    failure_info: FailureInfo | None = None
+    retry_count: int = 0
+    requeue_count: int = 0
+    node_id: str | None = None
+    #: The task directory on the node (holds stdout.txt, stderr.txt and wd/).
+    task_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A file or directory of a task, named relative to the task directory
+    (`stdout.txt`, `wd/output.csv`), as `az batch task file list` shows it."""
+
+    name: str
+    is_directory: bool
+    size: int = 0
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """What `submit` did: tasks added, already present (unchanged), and replaced."""
+
+    job_id: str
+    added: int
+    unchanged: int = 0
+    replaced: int = 0
+    #: Ids of the tasks whose definition changed (only non-empty when replace=True).
+    replaced_ids: tuple[str, ...] = field(default=())
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A place to run jobs. Implementations: the local engine; Azure Batch (later)."""
+
+    #: Short name shown to users ("local", "azure").
+    name: str
+
+    def submit(self, job: Job, *, replace: bool = False) -> SubmitResult:
+        """Store `job` and its tasks and make sure they run.
+
+        Attaching to an existing job: finished tasks are kept, new tasks are added; a task
+        whose definition changed raises `SubmitError` unless `replace` is true. Raises
+        `SubmitError` if the job is completed or being deleted.
+        """
+        ...
+
+    def jobs(self) -> list[JobStatus]:
+        """Every job the backend knows, newest first."""
+        ...
+
+    def job_status(self, job_id: str) -> JobStatus:
+        """State and task counts of one job (one cheap call). `BackendError` if unknown."""
+        ...
+
+    def tasks(self, job_id: str, state: TaskState | None = None) -> list[TaskInfo]:
+        """The job's tasks, optionally only those in `state`, in definition order."""
+        ...
+
+    def task(self, job_id: str, task_id: str) -> TaskInfo:
+        """One task. `BackendError` if the job or the task is unknown."""
+        ...
+
+    def files(self, job_id: str, task_id: str, *, recursive: bool = True) -> list[FileInfo]:
+        """Files of a task that has started. `BackendError` if it has not started yet."""
+        ...
+
+    def read_file(
+        self, job_id: str, task_id: str, path: str, *, offset: int = 0, length: int | None = None
+    ) -> bytes:
+        """Bytes of a task file (`stdout.txt`, `wd/out.csv`), from `offset`.
+
+        `path` must stay inside the task directory; `BackendError` if it does not exist.
+        """
+        ...
+
+    def terminate(self, job_id: str, reason: str = "UserTerminate") -> None:
+        """End the job: running tasks are killed, active tasks stay active and never run."""
+        ...
+
+    def delete(self, job_id: str) -> None:
+        """Terminate the job if needed and remove it, its tasks and their files."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files (the running work is not affected)."""
+        ...
