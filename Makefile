@@ -30,8 +30,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) node_modules/.bin/azurite
 	$(BIN)/pytest -q
+
+# Azurite (Azure Storage emulator) for the storage tests, pinned by package-lock.json.
+node_modules/.bin/azurite: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_graph.py
