@@ -183,7 +183,8 @@ def _env_list(env: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _field_error(exc: ValidationError, **where: Any) -> InvalidFieldError:
     err = exc.errors()[0]
     path = ".".join(str(part) for part in err["loc"])
-    field = f"{where.pop('field')}.{path}" if path else where.pop("field")
+    prefix = where.pop("field")
+    field = ".".join(part for part in (prefix, path) if part)
     message = err["msg"].removeprefix("Value error, ")
     return InvalidFieldError(message, field=field, **where)
 
@@ -336,7 +337,12 @@ class Job:
             return (), ()
         if isinstance(after, Task):
             return (after.id,), ()
-        items: Iterable[Any] = (after,) if isinstance(after, str | TaskGroup) else after
+        if isinstance(after, str | TaskGroup):
+            items: Iterable[Any] = (after,)
+        elif isinstance(after, Iterable):
+            items = after
+        else:
+            items = (after,)
         ids: list[str] = []
         ranges: list[tuple[int, int]] = []
         for item in items:
@@ -352,7 +358,7 @@ class Job:
                 known = self._by_key.get(item.lower())
                 if known is None:
                     raise UnknownTaskError(
-                        f"after= names '{item}', which is not in the job"
+                        f"'{item}' is not in job '{self.id}'"
                         + _suggest(item, (t.id for t in self._tasks)),
                         job_id=self.id,
                         task_id=task_id,
@@ -370,7 +376,7 @@ class Job:
         for dep in ids:
             if dep.lower() not in self._by_key:
                 raise UnknownTaskError(
-                    f"after= names '{dep}', which is not in job '{self.id}'"
+                    f"'{dep}' is not in job '{self.id}'"
                     + _suggest(dep, (t.id for t in self._tasks)),
                     job_id=self.id,
                     task_id=task_id,

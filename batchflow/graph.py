@@ -75,13 +75,20 @@ class Graph:
         return cls(job, deps, unknown, incomplete)
 
     def find_cycle(self) -> list[int] | None:
-        """Positions of the tasks on one cycle (first repeated at the end), or None."""
+        """Positions of the tasks on one cycle (first repeated at the end), or None.
+
+        A task that depends on itself is a cycle of one: `[i, i]`.
+        """
         deps = self.deps
         if all(d < i for i, ds in enumerate(deps) for d in ds):
             return None
         for i, ds in enumerate(deps):
             if i in ds:
                 return [i, i]
+        return self._longer_cycle()
+
+    def _longer_cycle(self) -> list[int] | None:
+        deps = self.deps
         order = self._kahn()
         if len(order) == len(deps):
             return None
@@ -94,13 +101,14 @@ class Graph:
         while node not in seen:
             seen[node] = len(path)
             path.append(node)
-            node = next(d for d in deps[node] if d not in done)
+            node = next(d for d in deps[node] if d not in done and d != node)
         cycle = path[seen[node] :]
         cycle.reverse()
         return [*cycle, cycle[0]]
 
     def _kahn(self) -> list[int]:
-        deps = self.deps
+        # Self-loops are reported on their own; here they must not hide a longer cycle.
+        deps = [tuple(d for d in ds if d != i) for i, ds in enumerate(self.deps)]
         waiting = [len(ds) for ds in deps]
         children: list[list[int]] = [[] for _ in deps]
         for i, ds in enumerate(deps):

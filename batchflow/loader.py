@@ -17,6 +17,7 @@ An exception in it becomes one `FlowLoadError` naming the flow's own line.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import sys
@@ -306,13 +307,9 @@ def _add_task(
             )
         )
         # Keep what can be kept, so cross-task checks (duplicates, dependencies) still run.
-        if task_id and isinstance(raw.get("commandLine"), str) and model._ID.fullmatch(task_id):
-            depends = raw.get("dependsOn")
-            dep_ids = depends.get("taskIds") if isinstance(depends, dict) else None
-            ids = (
-                tuple(d for d in dep_ids if isinstance(d, str)) if isinstance(dep_ids, list) else ()
-            )
-            _add(job, Task(task_id, raw["commandLine"], dep_ids=ids, line=line), shown, problems)
+        command = raw.get("commandLine")
+        if task_id and isinstance(command, str) and command and model._ID.fullmatch(task_id):
+            _add(job, _salvage(task_id, command, raw, line), shown, problems)
         return
     wire = spec.to_wire()
     wire.pop("id")
@@ -328,6 +325,58 @@ def _add_task(
         line=line,
     )
     _add(job, task, shown, problems)
+
+
+def _salvage(task_id: str, command: str, raw: dict[str, Any], line: int | None) -> Task:
+    """A task from what is valid in `raw`: each invalid value (already reported) is cut out."""
+    data: Any = copy.deepcopy(raw)
+    spec: model.TaskSpec | None = None
+    for _ in range(8):
+        try:
+            spec = model.TaskSpec.model_validate(data)
+            break
+        except ValidationError as exc:
+            paths = []
+            for err in exc.errors():
+                path = tuple(err["loc"][:-1] if err["type"] == "missing" else err["loc"])
+                if not path or path[0] in ("id", "commandLine"):
+                    continue
+                paths.append(path)
+            if not paths:
+                break
+            # Deepest and highest list index first, so earlier cuts do not shift later ones.
+            order = sorted(
+                set(paths),
+                key=lambda p: [(0, x, "") if isinstance(x, int) else (1, 0, x) for x in p],
+            )
+            for path in reversed(order):
+                _cut(data, path)
+    wire = spec.to_wire() if spec is not None else {}
+    wire.pop("id", None)
+    wire.pop("commandLine", None)
+    depends = wire.pop("dependsOn", None) or {}
+    return Task(
+        task_id,
+        command,
+        dep_ids=tuple(depends.get("taskIds") or ()),
+        dep_ranges=tuple((r["start"], r["end"]) for r in depends.get("taskIdRanges") or ()),
+        spec=wire or None,
+        line=line,
+    )
+
+
+def _cut(data: Any, path: tuple[Any, ...]) -> None:
+    """Delete the value at `path` (dict keys and list indexes) if it is still there."""
+    for part in path[:-1]:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    last = path[-1]
+    if isinstance(data, dict):
+        data.pop(last, None)
+    elif isinstance(data, list) and isinstance(last, int) and last < len(data):
+        del data[last]
 
 
 def _add(job: Job, task: Task, shown: str, problems: list[Problem]) -> None:

@@ -22,6 +22,7 @@ from batchflow import model
 from batchflow.dsl import Job, Task
 from batchflow.exceptions import FlowInvalid
 from batchflow.graph import Graph
+from batchflow.redact import redact
 
 __all__ = ["Problem", "check", "problems_from_validation_error", "validate"]
 
@@ -126,11 +127,12 @@ def problems_from_validation_error(
             message = f"unknown field '{name}'{hint}"
         elif kind == "missing":
             message = "is required"
+        elif kind == "string_too_short" and err.get("ctx", {}).get("min_length") == 1:
+            message = "must not be empty"
         else:
             message = err["msg"].removeprefix("Value error, ")
             if kind not in ("value_error", "assertion_error") and "input" in err:
-                shown = repr(err["input"])
-                message += f" (got {shown[:60]})"
+                message += f" (got {redact(repr(err['input']))[:80]})"
         problems.append(
             Problem(
                 "error",
@@ -276,12 +278,23 @@ def validate(job: Job, *, file: str | None = None) -> list[Problem]:
         )
     for pos, ds in enumerate(graph.deps):
         if pos in ds:
-            error("self-dependency", "a task cannot depend on itself", tasks[pos], "dependsOn")
-    if not any(e.code == "self-dependency" for e in errors):
-        cycle = graph.find_cycle()
+            task = tasks[pos]
+            key = task.id.lower()
+            where = next(
+                (f"dependsOn.taskIds[{n}]" for n, d in enumerate(task.dep_ids) if d.lower() == key),
+                "dependsOn.taskIdRanges",
+            )
+            error("self-dependency", "a task cannot depend on itself", task, where)
+    if not all(d < i for i, ds in enumerate(graph.deps) for d in ds):
+        cycle = graph._longer_cycle()
         if cycle:
             names = " -> ".join(tasks[i].id for i in cycle)
-            error("cycle", f"dependencies form a cycle: {names}", tasks[cycle[0]], "dependsOn")
+            error(
+                "cycle",
+                f"dependencies form a cycle: {names} (each waits for the one before it)",
+                tasks[cycle[0]],
+                "dependsOn",
+            )
 
     if len(tasks) <= 100_000:
         _check_handoff(job, graph, warn)

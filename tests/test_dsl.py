@@ -1,0 +1,259 @@
+"""The Python DSL: Job, task, map, after= and the errors raised where a mistake is made."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from batchflow import DuplicateTaskError, InvalidFieldError, Job, UnknownTaskError
+from batchflow.model import OutputFile, ResourceFile
+
+
+def issue_example() -> Job:
+    job = Job(
+        "pipeline-job",
+        pool="my-compute-pool",
+        priority=100,
+        max_task_retry_count=3,
+        max_wall_clock_time="24h",
+    )
+    download = job.task("download-data", "bash -c 'curl -O $URL && unzip dataset.zip'")
+    job.task(
+        "process-data",
+        "python3 process.py",
+        after=download,
+        inputs=["process.py"],
+        outputs=["output.csv"],
+        wall_clock="1h",
+        retries=3,
+    )
+    frames = job.map("frame-{i:03d}", "render --frame {i} --out frame-{i:03d}.png", i=range(1, 101))
+    job.task("merge", "python3 merge.py", after=frames)
+    return job
+
+
+def test_the_issue_example_exports_as_batch_json() -> None:
+    wire = issue_example().to_wire()
+    assert wire["poolInfo"] == {"poolId": "my-compute-pool"}
+    assert wire["priority"] == 100
+    assert wire["constraints"] == {"maxWallClockTime": "P1D", "maxTaskRetryCount": 3}
+    assert wire["usesTaskDependencies"] is True
+    tasks = {t["id"]: t for t in wire["tasks"]}
+    assert len(tasks) == 103
+    assert tasks["process-data"] == {
+        "id": "process-data",
+        "commandLine": "python3 process.py",
+        "constraints": {"maxWallClockTime": "PT1H", "maxTaskRetryCount": 3},
+        "dependsOn": {"taskIds": ["download-data"]},
+    }
+    # frame-001 .. frame-100 are not numeric ids, so the merge lists them.
+    assert tasks["merge"]["dependsOn"]["taskIds"][:2] == ["frame-001", "frame-002"]
+    assert len(tasks["merge"]["dependsOn"]["taskIds"]) == 100
+
+
+def test_inputs_and_outputs_are_kept_on_the_task_not_in_the_wire() -> None:
+    task = issue_example().get("process-data")
+    assert task is not None
+    assert (task.inputs, task.outputs) == (("process.py",), ("output.csv",))
+    assert "inputs" not in task.to_wire()
+
+
+def test_map_of_numeric_contiguous_ids_exports_a_range() -> None:
+    job = Job("j")
+    parts = job.map("{i}", "work {i}", i=range(1, 101))
+    merge = job.task("merge", "merge", after=parts)
+    assert merge.to_wire()["dependsOn"] == {"taskIdRanges": [{"start": 1, "end": 100}]}
+
+
+def test_map_of_numeric_ids_with_gaps_exports_ids() -> None:
+    job = Job("j")
+    parts = job.map("{i}", "work {i}", i=[1, 2, 5])
+    assert job.task("m", "m", after=parts).to_wire()["dependsOn"] == {"taskIds": ["1", "2", "5"]}
+
+
+def test_range_is_not_used_when_another_task_falls_inside_it() -> None:
+    job = Job("j")
+    job.task("3", "other")
+    parts = job.map("{i}", "work {i}", i=[1, 2])
+    assert job.task("m", "m", after=parts).to_wire()["dependsOn"] == {
+        "taskIdRanges": [{"start": 1, "end": 2}]
+    }
+    wide = Job("w")
+    wide.task("2", "other")
+    odd = wide.map("{i}", "work {i}", i=[1, 3])
+    assert wide.task("m", "m", after=odd).to_wire()["dependsOn"] == {"taskIds": ["1", "3"]}
+
+
+def test_map_sweeps_the_cartesian_product() -> None:
+    job = Job("sweep")
+    group = job.map(
+        "run-{alpha}-{seed}",
+        "train --alpha 0.{alpha} --seed {seed}",
+        alpha=[1, 2],
+        seed=range(3),
+        wall_clock="1h",
+    )
+    assert [t.id for t in group] == [
+        "run-1-0",
+        "run-1-1",
+        "run-1-2",
+        "run-2-0",
+        "run-2-1",
+        "run-2-2",
+    ]
+    assert group[0].to_wire()["constraints"] == {"maxWallClockTime": "PT1H"}
+
+
+def test_map_templates_inputs_outputs_and_env() -> None:
+    job = Job("j")
+    group = job.map(
+        "f-{i}",
+        "render {i}",
+        i=[7],
+        inputs=["scene-{i}.blend"],
+        outputs=["f-{i}.png"],
+        env={"FRAME": "{i}"},
+    )
+    task = group[0]
+    assert (task.inputs, task.outputs) == (("scene-7.blend",), ("f-7.png",))
+    assert task.to_wire()["environmentSettings"] == [{"name": "FRAME", "value": "7"}]
+
+
+def test_after_accepts_tasks_ids_lists_and_groups() -> None:
+    job = Job("j")
+    a = job.task("a", "x")
+    b = job.task("b", "x")
+    group = job.map("g{i}", "x", i=range(2))
+    c = job.task("c", "x", after=[a, "b", group])
+    assert c.dep_ids == ("a", "b", "g0", "g1")
+    assert job.task("d", "x", after="A").dep_ids == ("a",)  # ids ignore case, as in Batch
+    assert b.dep_ids == ()
+
+
+def test_task_options_map_to_wire_fields() -> None:
+    job = Job("j")
+    task = job.task(
+        "t",
+        "run",
+        wall_clock=timedelta(minutes=90),
+        retention="7d",
+        retries=-1,
+        env={"A": 1},
+        required_slots=2,
+        display_name="The task",
+        resource_files=[
+            ResourceFile(http_url="https://x/a", file_path="a"),
+            {"autoStorageContainerName": "inputs"},
+        ],
+        output_files=[
+            OutputFile.model_validate(
+                {
+                    "filePattern": "*.png",
+                    "destination": {"container": {"containerUrl": "https://a/c?sig=s"}},
+                    "uploadOptions": {"uploadCondition": "taskSuccess"},
+                }
+            )
+        ],
+        exit_conditions={
+            "exitCodes": [{"code": 3, "exitOptions": {"dependencyAction": "satisfy"}}]
+        },
+        user_identity={"autoUser": {"scope": "task", "elevationLevel": "admin"}},
+        container={"imageName": "ubuntu:24.04"},
+    )
+    wire = task.to_wire()
+    assert wire["constraints"] == {
+        "maxWallClockTime": "PT1H30M",
+        "retentionTime": "P7D",
+        "maxTaskRetryCount": -1,
+    }
+    assert wire["environmentSettings"] == [{"name": "A", "value": "1"}]
+    assert wire["requiredSlots"] == 2
+    assert wire["resourceFiles"][1] == {"autoStorageContainerName": "inputs"}
+    assert wire["outputFiles"][0]["uploadOptions"] == {"uploadCondition": "taskSuccess"}
+    assert wire["containerSettings"] == {"imageName": "ubuntu:24.04"}
+    assert task.model().required_slots == 2
+    assert job.uses_task_dependencies  # exit conditions may set a dependencyAction
+
+
+def test_duplicate_id_raises_at_its_line_with_fields() -> None:
+    job = Job("j")
+    job.task("Frame", "x")
+    with pytest.raises(DuplicateTaskError) as info:
+        job.task("frame", "y")
+    err = info.value
+    assert (err.job_id, err.task_id, err.field) == ("j", "frame", "id")
+    assert err.line is not None and err.line > 0
+
+
+def test_unknown_after_raises_with_a_suggestion() -> None:
+    job = Job("j")
+    job.map("frame-{i:04d}", "x", i=range(1, 3))
+    with pytest.raises(UnknownTaskError) as info:
+        job.task("encode", "ffmpeg", after="frmae-0001")
+    assert (info.value.task_id, info.value.field) == ("encode", "after")
+    assert "did you mean 'frame-0001'?" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "fragment"),
+    [
+        ({"wall_clock": "PT7D"}, "wall_clock", "did you mean 'P7D'"),
+        ({"retention": "soon"}, "retention", "not an ISO 8601 duration"),
+        ({"retries": -2}, "retries", "-1 (forever)"),
+        ({"required_slots": 0}, "required_slots", "1 or more"),
+        ({"resource_files": [{"filePath": "a"}]}, "resource_files.0", "exactly one of"),
+        (
+            {"exit_conditions": {"default": {"jobAction": "boom"}}},
+            "exit_conditions.default.jobAction",
+            "not one of",
+        ),
+        ({"after": 42}, "after", "not int"),
+        ({"after": [3.5]}, "after", "not float"),
+    ],
+)
+def test_bad_task_options_raise_with_the_field(
+    kwargs: dict[str, object], field: str, fragment: str
+) -> None:
+    job = Job("j")
+    with pytest.raises((InvalidFieldError, UnknownTaskError)) as info:
+        job.task("t", "x", **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(("task_id", "command"), [("bad id", "x"), ("x" * 65, "x"), ("ok", "")])
+def test_bad_id_or_empty_command_raise(task_id: str, command: str) -> None:
+    with pytest.raises(InvalidFieldError) as info:
+        Job("j").task(task_id, command)
+    assert info.value.field in ("id", "commandLine")
+
+
+def test_bad_job_settings_raise_with_the_field() -> None:
+    with pytest.raises(InvalidFieldError) as info:
+        Job("j", priority=5000)
+    assert info.value.field == "priority"
+    with pytest.raises(InvalidFieldError) as info:
+        Job("j", max_wall_clock_time="PT1D")
+    assert info.value.field == "constraints.maxWallClockTime"
+    assert "did you mean 'P1D'" in str(info.value)
+
+
+def test_map_needs_a_parameter_and_fillable_templates() -> None:
+    with pytest.raises(InvalidFieldError, match="at least one parameter"):
+        Job("j").map("t", "x")
+    with pytest.raises(InvalidFieldError, match="cannot be filled"):
+        Job("j").map("t-{j}", "x", i=range(2))
+
+
+def test_job_with_preparation_and_release_tasks() -> None:
+    job = Job(
+        "j",
+        preparation={"commandLine": "setup"},
+        release={"commandLine": "cleanup"},
+        job_manager={"id": "jm", "commandLine": "drive"},
+    )
+    wire = job.to_wire(with_tasks=False)
+    assert wire["jobPreparationTask"] == {"commandLine": "setup"}
+    assert wire["jobManagerTask"] == {"id": "jm", "commandLine": "drive"}
+    assert "tasks" not in wire
