@@ -8,10 +8,14 @@ BatchflowError
 │   ├── UnknownTaskError       a dependency names a task that is not in the job
 │   ├── CycleError             dependencies form a cycle; `cycle` holds the task ids
 │   ├── FlowLoadError          the FLOW file is missing, unreadable, malformed or its code fails
-│   └── FlowInvalid            several problems at once (`problems` holds each of them)
+│   ├── FlowInvalid            several problems at once (`problems` holds each of them)
+│   └── InputNotFoundError     an `inputs=` file is missing (also a FileNotFoundError)
 ├── BackendError               a backend could not do what was asked
 │   └── SubmitError
-└── StateError                 the state store is unusable (unwritable directory, full disk, ...)
+├── StateError                 the state store is unusable (unwritable directory, full disk, ...)
+└── StagingError               a task's files could not be moved; carries Batch's failureInfo
+    ├── PreprocessingError     a resource file could not be fetched (BlobNotFound, ...)
+    └── FileUploadError        an output file could not be uploaded (FileUploadMiscError, ...)
 ```
 
 Errors raised while a flow is defined keep their fields as attributes, so callers
@@ -20,6 +24,7 @@ and tests read `err.task_id` or `err.field` instead of parsing the message.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -31,10 +36,14 @@ __all__ = [
     "BatchflowError",
     "CycleError",
     "DuplicateTaskError",
+    "FileUploadError",
     "FlowError",
     "FlowInvalid",
     "FlowLoadError",
+    "InputNotFoundError",
     "InvalidFieldError",
+    "PreprocessingError",
+    "StagingError",
     "StateError",
     "SubmitError",
     "UnknownTaskError",
@@ -131,6 +140,21 @@ class FlowInvalid(FlowError):
         return "\n".join(str(p) for p in errors) or self.message
 
 
+class InputNotFoundError(FlowError, FileNotFoundError):
+    """A local `inputs=` file or directory of a task does not exist.
+
+    Also a `FileNotFoundError` (errno ENOENT, `filename` is the missing path), so code that
+    handles missing files in general catches it too.
+    """
+
+    def __init__(self, message: str, *, path: str, **where: str | int | None) -> None:
+        super().__init__(message, **where)  # type: ignore[arg-type]
+        self.errno = errno.ENOENT
+        self.strerror = message
+        self.filename = path
+        self.path = path
+
+
 class BackendError(BatchflowError):
     """A backend could not carry out a request."""
 
@@ -141,3 +165,40 @@ class SubmitError(BackendError):
 
 class StateError(BatchflowError):
     """The state store cannot be used (unwritable directory, full disk, corrupt file)."""
+
+
+class StagingError(BatchflowError):
+    """A task's files could not be staged; the fields are Batch's `failureInfo`.
+
+    `category` is `usererror` or `servererror`, `code` is Batch's code (`BlobNotFound`,
+    `FileUploadContainerNotFound`, ...), `message` is for people and never holds a secret
+    (it is redacted here, whatever the caller passed), `details` are `(name, value)` pairs.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        category: str,
+        details: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        from batchflow.redact import redact
+
+        message = redact(message)
+        super().__init__(message)
+        self.code = code
+        self.category = category
+        self.message = message
+        self.details = tuple((name, redact(value)) for name, value in details)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PreprocessingError(StagingError):
+    """A resource file could not be fetched: the task fails before its command runs."""
+
+
+class FileUploadError(StagingError):
+    """An output file could not be uploaded after the task ran."""
