@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import azurite, http_server  # noqa: F401 - session fixtures for every test
+
 REPO = Path(__file__).resolve().parent.parent
 TUTORIAL = Path(__file__).resolve().parent / "fixtures" / "tutorial"
 
