@@ -1,0 +1,20 @@
+"""Infrastructure as code: the Pulumi components behind `pulumi up` and `batchflow infra plan`.
+
+```
+config.py        the stack settings: schema, defaults, resolved types, StackConfigError
+parse.py         raw settings -> StackConfig (parse_pools.py: the pools; rules.py: Azure's rules)
+storage.py       Storage: StorageV2 account with secure defaults, inputs/outputs/logs containers
+identity.py      NodeIdentity: user-assigned identity with Storage Blob Data Contributor
+account.py       BatchAccount: auto-storage through the identity, authentication modes
+network.py       Network: virtual network, subnet, NAT gateway for pools without public IPs
+pool.py          Pool: one Batch pool from a PoolConfig
+environment.py   BatchEnvironment: all of the above for one stack, and its stack outputs
+program.py       what `__main__.py` calls: read the stack's config from Pulumi
+mocks.py         run a Pulumi program under mocks: no CLI, no plugin, no cloud
+plan.py          `batchflow infra plan`: a stack file -> the resources it would create
+```
+
+`config.py`, `parse*.py` and `rules.py` import only the standard library; the rest import
+Pulumi, so nothing here is imported on the CLI's start-up path. This package imports
+nothing from the rest of batchflow.
+"""

@@ -1,0 +1,183 @@
+"""Azure's naming and format rules for stack settings, and the collector of broken ones.
+
+Each pattern quotes the rule it enforces, so a message can say what is wrong and the
+tests can check the boundaries (64-character pool ids, 24-character account names).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from batchflow.infra.config import PROJECT, ConfigProblem, ImageReference
+
+T = TypeVar("T")
+
+#: Batch: "up to 64 characters: any combination of alphanumeric characters, hyphens and
+#: underscores" (pool ids are case-preserving and compared case-insensitively).
+POOL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: Storage and Batch account names: 3-24 lowercase letters and digits.
+SHORT_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+#: Leaves room for the suffixes ('st', 8 random characters) within 24 characters.
+NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+RESOURCE_GROUP_NAME = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
+#: Blob containers: 3-63 lowercase letters, digits and single hyphens, alphanumeric at ends.
+CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*$")
+#: Standard_D2s_v5, Standard_E64-16ds_v4 (constrained vCPU), Standard_NC24ads_A100_v4.
+#: Batch compares VM sizes case-insensitively.
+VM_SIZE = re.compile(
+    r"^(?:Standard|Basic)_[A-Z][A-Z0-9]*(?:-[0-9]+)?[A-Z0-9]*(?:_[A-Z0-9]+)*$", re.IGNORECASE
+)
+#: Marketplace publisher, offer and SKU names.
+IMAGE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+IMAGE_VERSION = re.compile(r"^(?:latest|\d+\.\d+\.\d+)$")
+#: 'batch.node.ubuntu 24.04', 'batch.node.ubuntu 24.04-arm64', 'batch.node.windows amd64'.
+NODE_AGENT_SKU = re.compile(r"^batch\.node\.[a-z0-9][a-z0-9 ._-]*$", re.IGNORECASE)
+SUBNET_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
+    r"virtualNetworks/[^/]+/subnets/[^/]+$",
+    re.IGNORECASE,
+)
+KEY_VAULT_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.KeyVault/vaults/[^/]+$",
+    re.IGNORECASE,
+)
+KEY_VAULT_URL = re.compile(r"^https://[A-Za-z0-9-]{3,24}\.vault\.[a-z0-9.]+/?$")
+REGISTRY_SERVER = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d+)?$", re.IGNORECASE)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+FILE_MODE = re.compile(r"^0?[0-7]{3}$")
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+_UBUNTU_OFFER = re.compile(r"^ubuntu-(\d\d)_(\d\d)-lts$", re.IGNORECASE)
+
+STORAGE_SKUS = (
+    "Standard_LRS",
+    "Standard_ZRS",
+    "Standard_GRS",
+    "Standard_RAGRS",
+    "Standard_GZRS",
+    "Standard_RAGZRS",
+)
+POOL_ALLOCATION_MODES = ("BatchService", "UserSubscription")
+AUTHENTICATION_MODES = ("AAD", "SharedKey")
+NODE_FILL_TYPES = ("Spread", "Pack")
+PUBLIC_IP_MODES = ("BatchManaged", "NoPublicIPAddresses")
+NODE_COMMUNICATION_MODES = ("Simplified", "Default", "Classic")
+CONTAINER_TYPES = ("DockerCompatible", "CriCompatible")
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds in an ISO 8601 duration such as PT15M or P1DT2H; None if it is not one."""
+    match = _DURATION.match(text)
+    if not match or text in ("P", "PT") or text.endswith("T"):
+        return None
+    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+    return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+
+
+def node_agent_for(image: ImageReference) -> str | None:
+    """The node agent SKU that runs `image`, for the Ubuntu images Batch supports."""
+    arm = "-arm64" if "arm64" in image.sku.lower() else ""
+    if image.publisher.lower() == "canonical":
+        match = _UBUNTU_OFFER.match(image.offer)
+        if match:
+            return f"batch.node.ubuntu {match[1]}.{match[2]}{arm}"
+    if image.publisher.lower() == "microsoft-dsvm" and image.offer.lower() == "ubuntu-hpc":
+        digits = re.fullmatch(r"(\d\d)(\d\d)", image.sku)
+        if digits:
+            return f"batch.node.ubuntu {digits[1]}.{digits[2]}"
+    return None
+
+
+def relative_path_problem(path: str) -> str | None:
+    """Why `path` is not a plain relative path (None when it is one)."""
+    if not path or path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path):
+        return "is not a relative path"
+    if ".." in re.split(r"[\\/]", path):
+        return "climbs out of its directory with '..'"
+    return None
+
+
+def cidr_within(inner: str, outer: str) -> bool:
+    """Whether CIDR block `inner` lies inside `outer` (both already valid)."""
+    a, b = ipaddress.ip_network(inner), ipaddress.ip_network(outer)
+    if isinstance(a, ipaddress.IPv4Network) and isinstance(b, ipaddress.IPv4Network):
+        return a.subnet_of(b)
+    if isinstance(a, ipaddress.IPv6Network) and isinstance(b, ipaddress.IPv6Network):
+        return a.subnet_of(b)
+    return False
+
+
+class Problems:
+    """Collects the problems of one stack, each with its full key."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.items: list[ConfigProblem] = []
+
+    def add(self, key: str, message: str, fix: str) -> None:
+        """Record that `batchflow:<key>` is wrong."""
+        self.items.append(ConfigProblem(self.stack, f"{PROJECT}:{key}", message, fix))
+
+    def unknown_keys(self, where: str, given: Iterable[str], known: Iterable[str]) -> None:
+        """A problem for each key of `given` that is not in `known`, with the likely fix."""
+        names = list(known)
+        for key in given:
+            if key in names:
+                continue
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+            fix = f"rename it to '{close[0]}'" if close else f"use one of {', '.join(names)}"
+            prefix = f"{where}." if where else ""
+            self.add(f"{prefix}{key}", "is not a setting batchflow knows", fix)
+
+
+class Getter:
+    """Typed reads from one settings map: a wrong type becomes a problem and the default."""
+
+    def __init__(self, problems: Problems, where: str, raw: dict[str, Any]) -> None:
+        self.problems, self.where, self.raw = problems, where, raw
+
+    def _get(self, key: str, default: T, ok: Callable[[Any], bool], what: str) -> T:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if not ok(value):
+            self.problems.add(f"{self.where}.{key}", f"{value!r} is not {what}", f"use {what}")
+            return default
+        return value  # type: ignore[no-any-return]
+
+    def text(self, key: str, default: str) -> str:
+        """A string setting."""
+        return self._get(key, default, lambda v: isinstance(v, str), "a string")
+
+    def number(self, key: str, default: int) -> int:
+        """A whole-number setting (a YAML true is not one)."""
+        return self._get(
+            key, default, lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"
+        )
+
+    def flag(self, key: str, default: bool) -> bool:
+        """A true/false setting."""
+        return self._get(key, default, lambda v: isinstance(v, bool), "true or false")
+
+    def items(self, key: str) -> list[Any]:
+        """A list setting (empty when missing)."""
+        return self._get(key, [], lambda v: isinstance(v, list), "a list")
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        """A map setting (empty when missing)."""
+        return self._get(key, {}, lambda v: isinstance(v, dict), "a map")
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        """A string setting that must be one of `choices`."""
+        value = self.text(key, default)
+        if value not in choices:
+            self.problems.add(
+                f"{self.where}.{key}", f"'{value}' is not allowed", f"use {' or '.join(choices)}"
+            )
+            return default
+        return value
