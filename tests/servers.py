@@ -123,8 +123,6 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
                 "127.0.0.1",
                 "--blobPort",
                 str(port),
-                "--location",
-                str(workspace),
                 "--skipApiVersionCheck",
                 "--inMemoryPersistence",
                 "--disableTelemetry",

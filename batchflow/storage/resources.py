@@ -188,17 +188,24 @@ def _file_mode(value: object) -> int:
 def safe_relative(path: str, what: str) -> list[str]:
     """The segments of a relative `path` that must stay below a directory.
 
-    Empty and `.` segments are dropped (`/a.txt` is `a.txt`), `..` is refused anywhere:
-    for `filePath` Batch refuses it too, and a blob name with `..` is never a place below
-    the working directory.
+    Empty and `.` segments are dropped (`/a.txt` is `a.txt`: a blob name's leading slash is
+    not the root), `a/../b` is `b`, and a `..` that climbs above the start is refused, for
+    `filePath` as Batch refuses it and for blob names alike.
     """
-    parts = [part for part in path.replace("\\", "/").split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise _Failure(
-            "ResourceFileCreateFailed",
-            f"{what} '{path}' would be written outside the task's working directory",
-            "usererror",
-        )
+    parts: list[str] = []
+    for part in path.replace("\\", "/").split("/"):
+        if part in ("", "."):
+            continue
+        if part != "..":
+            parts.append(part)
+        elif parts:
+            parts.pop()
+        else:
+            raise _Failure(
+                "ResourceFileCreateFailed",
+                f"{what} '{path}' would be written outside the task's working directory",
+                "usererror",
+            )
     return parts
 
 
@@ -338,14 +345,23 @@ def _download_http(
         except ValueError as exc:  # not a URL urllib can open ("unknown url type")
             raise _Failure("BlobDownloadMiscError", str(exc)) from None
         with response:
+            expected = response.headers.get("Content-Length")
+            received = 0
             while True:
                 try:
                     chunk = response.read(_CHUNK)
                 except (OSError, HTTPException) as exc:
                     raise _network_failure(exc, policy) from None
                 if not chunk:
-                    return
+                    break
+                received += len(chunk)
                 handle.write(chunk)  # a local OSError here is a write failure
+        if expected and expected.isdigit() and int(expected) != received:
+            failure = _Failure(
+                "BlobDownloadMiscError",
+                f"the connection closed after {received} of {expected} bytes",
+            )
+            raise _Retry(failure)
 
     _write_file(target, mode, fill, retry)
 
