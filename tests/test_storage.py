@@ -499,7 +499,8 @@ import sys
 from pathlib import Path
 import batchflow.storage
 print(sorted(m for m in ("azure", "urllib.request") if m in sys.modules))
-batchflow.storage.fetch_resource_files([{{"httpUrl": {url!r}, "filePath": "l"}}], Path({str(tmp_path)!r}))
+spec = {{"httpUrl": {url!r}, "filePath": "l"}}
+batchflow.storage.fetch_resource_files([spec], Path({str(tmp_path)!r}))
 print("azure" in sys.modules)
 """
     env = {**os.environ, "PYTHONWARNINGS": "error"}
