@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -60,7 +61,6 @@ class Task:
         self,
         id: str,
         command_line: str,
-        *,
         dep_ids: tuple[str, ...] = (),
         dep_ranges: tuple[tuple[int, int], ...] = (),
         spec: dict[str, Any] | None = None,
@@ -149,6 +149,9 @@ _TASK_OPTIONS = frozenset(
         "exit_conditions required_slots display_name user_identity container"
     ).split()
 )
+
+
+_ID_MATCH = re.compile(r"[A-Za-z0-9_-]{1,64}").fullmatch
 
 
 def _caller_line(depth: int = 2) -> int:
@@ -335,8 +338,19 @@ class Job:
     ) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
         if after is None:
             return (), ()
-        if isinstance(after, Task):
-            return (after.id,), ()
+        if type(after) is Task:
+            after = (after,)
+        if type(after) is list or type(after) is tuple:
+            # The common case, kept cheap: tasks of this job, checked by position.
+            tasks = self._tasks
+            count = len(tasks)
+            direct: list[str] = []
+            for t in after:
+                if type(t) is not Task or t.seq >= count or tasks[t.seq] is not t:
+                    break
+                direct.append(t.id)
+            else:
+                return tuple(direct), ()
         if isinstance(after, str | TaskGroup):
             items: Iterable[Any] = (after,)
         elif isinstance(after, Iterable):
@@ -421,10 +435,14 @@ class Job:
         into the working directory and `outputs=` glob patterns collected from it;
         `wall_clock`, `retries` and `retention` set the task's constraints.
         """
-        line = _line if _line is not None else _caller_line()
+        line = _line if _line is not None else sys._getframe(1).f_lineno
         try:
-            model.check_id(id)
-        except ValueError as exc:
+            # Letters, digits, '-' and '_', at most 64: str methods are faster than a regex.
+            if not (
+                len(id) <= 64 and id.isascii() and id.replace("-", "a").replace("_", "a").isalnum()
+            ):
+                model.check_id(id)
+        except (ValueError, TypeError) as exc:
             raise InvalidFieldError(
                 str(exc), job_id=self.id, task_id=id, field="id", line=line
             ) from None
@@ -436,7 +454,19 @@ class Job:
                 field="commandLine",
                 line=line,
             )
-        if _spec is None:
+        if _spec is None and (
+            wall_clock is not None
+            or retries is not None
+            or retention is not None
+            or env
+            or resource_files is not None
+            or output_files is not None
+            or exit_conditions is not None
+            or required_slots is not None
+            or display_name is not None
+            or user_identity is not None
+            or container is not None
+        ):
             _spec = self._task_spec(
                 id,
                 line,
@@ -452,18 +482,29 @@ class Job:
                 user_identity=user_identity,
                 container=container,
             )
-        dep_ids, dep_ranges = self._resolve_after(after, id)
+        if after is None:
+            dep_ids: tuple[str, ...] = ()
+            dep_ranges: tuple[tuple[int, int], ...] = ()
+        else:
+            dep_ids, dep_ranges = self._resolve_after(after, id)
         task = Task(
             id,
             command_line,
-            dep_ids=dep_ids,
-            dep_ranges=dep_ranges,
-            spec=_spec or None,
-            inputs=tuple(inputs) if inputs else (),
-            outputs=tuple(outputs) if outputs else (),
-            line=line,
+            dep_ids,
+            dep_ranges,
+            _spec or None,
+            tuple(inputs) if inputs else (),
+            tuple(outputs) if outputs else (),
+            0,
+            line,
         )
-        return self.add(task)
+        key = id.lower()
+        if key in self._by_key:
+            return self.add(task)  # raises DuplicateTaskError with the details
+        task.seq = len(self._tasks)
+        self._tasks.append(task)
+        self._by_key[key] = task
+        return task
 
     def _task_spec(self, task_id: str, line: int | None, **options: Any) -> dict[str, Any]:
         """Wire fields of a task from DSL keyword arguments, validated."""

@@ -9,12 +9,27 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from batchflow.dsl import Job
+from batchflow._gc import gc_paused
+from batchflow.dsl import Job, Task
 
 __all__ = ["write_job"]
 
 _CHUNK = 10_000
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _make_dumps() -> Any:
+    """One-line JSON for a value; the C encoder is built once, not once per task."""
+    if _c_encoder is None:  # an interpreter without the C accelerator
+        return _ENCODER.encode
+    encode = _c_encoder(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+_dumps = _make_dumps()
 
 
 def _write_tasks(job: Job, out: TextIO, indent: str) -> None:
@@ -24,12 +39,26 @@ def _write_tasks(job: Job, out: TextIO, indent: str) -> None:
         return
     out.write("[\n")
     sep = ",\n" + indent
-    for start in range(0, len(tasks), _CHUNK):
-        chunk = tasks[start : start + _CHUNK]
-        if start:
-            out.write(",\n")
-        out.write(indent + sep.join([_dumps(t.to_wire()) for t in chunk]))
+    with gc_paused():
+        for start in range(0, len(tasks), _CHUNK):
+            chunk = tasks[start : start + _CHUNK]
+            if start:
+                out.write(",\n")
+            out.write(indent + sep.join([_task_json(t) for t in chunk]))
     out.write("\n" + indent[:-2] + "]")
+
+
+_quote = json.encoder.encode_basestring
+
+
+def _task_json(task: Task) -> str:
+    """A task's JSON; the usual shape (id, command, ids) is written without a dict."""
+    if task.spec or task.dep_ranges:
+        return str(_dumps(task.to_wire()))
+    head = '{"id": ' + _quote(task.id) + ', "commandLine": ' + _quote(task.command_line)
+    if not task.dep_ids:
+        return head + "}"
+    return head + ', "dependsOn": {"taskIds": [' + ", ".join(map(_quote, task.dep_ids)) + "]}}"
 
 
 def write_job(job: Job, out: TextIO, *, tasks_only: bool = False, with_tasks: bool = True) -> None:

@@ -34,33 +34,44 @@ class Graph:
     unknown: list[tuple[int, str, str]] = field(default_factory=list)
     #: (task position, range index, start, end, missing count) for incomplete ranges.
     incomplete_ranges: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    #: True when every task depends only on tasks defined before it (then there is no cycle).
+    ordered: bool = False
 
     @classmethod
     def of(cls, job: Job) -> Graph:
         """Resolve every dependency of `job`."""
         tasks = job.tasks
-        index = {key: task.seq for key, task in job._by_key.items()}
+        by_key = job._by_key  # lowercased id -> task; a task's position is its seq
         numeric: list[tuple[int, int]] | None = None
         keys: list[int] = []
         deps: list[tuple[int, ...]] = []
         unknown: list[tuple[int, str, str]] = []
         incomplete: list[tuple[int, int, int, int, int]] = []
         empty: tuple[int, ...] = ()
-        get = index.get
+        get = by_key.get
+        ordered = True  # does every task depend only on tasks defined before it?
         for pos, task in enumerate(tasks):
             ids, ranges = task.dep_ids, task.dep_ranges
-            if not ids and not ranges:
-                deps.append(empty)
-                continue
+            if not ranges:
+                if not ids:
+                    deps.append(empty)
+                    continue
+                try:  # the common case: lowercase ids, spelled as defined
+                    found_now = tuple([by_key[dep].seq for dep in ids])
+                except KeyError:
+                    pass
+                else:
+                    if ordered and max(found_now) >= pos:
+                        ordered = False
+                    deps.append(found_now)
+                    continue
             found: list[int] = []
             for n, dep in enumerate(ids):
-                hit = get(dep)
-                if hit is None:
-                    hit = get(dep.lower())
+                hit = get(dep) or get(dep.lower())
                 if hit is None:
                     unknown.append((pos, f"dependsOn.taskIds[{n}]", dep))
                 else:
-                    found.append(hit)
+                    found.append(hit.seq)
             for n, (start, end) in enumerate(ranges):
                 if numeric is None:
                     numeric = _numeric_index(tasks)
@@ -71,8 +82,10 @@ class Graph:
                 if present != end - start + 1:
                     incomplete.append((pos, n, start, end, end - start + 1 - present))
                 found.extend(p for _, p in members)
+            if ordered and found and max(found) >= pos:
+                ordered = False
             deps.append(tuple(found))
-        return cls(job, deps, unknown, incomplete)
+        return cls(job, deps, unknown, incomplete, ordered)
 
     def find_cycle(self) -> list[int] | None:
         """Positions of the tasks on one cycle (first repeated at the end), or None.
@@ -80,7 +93,7 @@ class Graph:
         A task that depends on itself is a cycle of one: `[i, i]`.
         """
         deps = self.deps
-        if all(d < i for i, ds in enumerate(deps) for d in ds):
+        if self.ordered or all(d < i for i, ds in enumerate(deps) for d in ds):
             return None
         for i, ds in enumerate(deps):
             if i in ds:
@@ -127,7 +140,7 @@ class Graph:
 
     def topological_order(self) -> list[int]:
         """Positions in an order where every task comes after the tasks it waits for."""
-        if all(d < i for i, ds in enumerate(self.deps) for d in ds):
+        if self.ordered or all(d < i for i, ds in enumerate(self.deps) for d in ds):
             return list(range(len(self.deps)))
         order = self._kahn()
         if len(order) != len(self.deps):

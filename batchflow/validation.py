@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from batchflow import model
+from batchflow._gc import gc_paused
 from batchflow.dsl import Job, Task
 from batchflow.exceptions import FlowInvalid
 from batchflow.graph import Graph
@@ -150,6 +151,11 @@ def problems_from_validation_error(
 
 def validate(job: Job, *, file: str | None = None) -> list[Problem]:
     """Every error and warning of `job`, errors first."""
+    with gc_paused():
+        return _validate(job, file)
+
+
+def _validate(job: Job, file: str | None) -> list[Problem]:
     file = file or job.source
     errors: list[Problem] = []
     warnings: list[Problem] = []
@@ -200,6 +206,9 @@ def validate(job: Job, *, file: str | None = None) -> list[Problem]:
     has_deps = False
     job_retries = spec.constraints.max_task_retry_count if spec.constraints else None
     fullmatch = _ID.fullmatch
+    # Job.add refuses duplicates, so its index has one key per task unless one slipped by.
+    duplicates_possible = len(job._by_key) != len(job.tasks)
+    lookup_keys = duplicates_possible or bool(reserved)
     for task in job.tasks:
         tid = task.id
         if not fullmatch(tid):
@@ -207,24 +216,25 @@ def validate(job: Job, *, file: str | None = None) -> list[Problem]:
                 model.check_id(tid)
             except ValueError as exc:
                 error("invalid-id", str(exc), task, "id")
-        key = tid.lower()
-        if key in seen:
-            other = seen[key]
-            error(
-                "duplicate-id",
-                f"another task has the id '{other.id}' (ids ignore case)",
-                task,
-                "id",
-            )
-        else:
-            seen[key] = task
-        if key in reserved:
+        key = tid.lower() if lookup_keys else ""
+        if duplicates_possible:
+            if key in seen:
+                other = seen[key]
+                error(
+                    "duplicate-id",
+                    f"another task has the id '{other.id}' (ids ignore case)",
+                    task,
+                    "id",
+                )
+            else:
+                seen[key] = task
+        if reserved and key in reserved:
             error("reserved-id", f"the job's {reserved[key]} already uses this id", task, "id")
         if not task.command_line:
             error("missing", "commandLine is required", task, "commandLine")
         if task.dep_ids or task.dep_ranges:
             has_deps = True
-            if sum(len(d) for d in task.dep_ids) > TASK_IDS_CHAR_LIMIT:
+            if len(task.dep_ids) > 999 and sum(map(len, task.dep_ids)) > TASK_IDS_CHAR_LIMIT:
                 error(
                     "TaskDependencyListTooLong",
                     f"the ids add up to more than {TASK_IDS_CHAR_LIMIT:,} characters; "
@@ -285,7 +295,7 @@ def validate(job: Job, *, file: str | None = None) -> list[Problem]:
                 "dependsOn.taskIdRanges",
             )
             error("self-dependency", "a task cannot depend on itself", task, where)
-    if not all(d < i for i, ds in enumerate(graph.deps) for d in ds):
+    if not graph.ordered:
         cycle = graph._longer_cycle()
         if cycle:
             names = " -> ".join(tasks[i].id for i in cycle)
@@ -296,8 +306,7 @@ def validate(job: Job, *, file: str | None = None) -> list[Problem]:
                 "dependsOn",
             )
 
-    if len(tasks) <= 100_000:
-        _check_handoff(job, graph, warn)
+    _check_handoff(job, graph, warn)
     if has_deps and spec.uses_task_dependencies is False:
         error(
             "TaskDependenciesNotSpecifiedOnJob",
@@ -438,6 +447,8 @@ def _staged_names(task: Task) -> tuple[set[str], bool]:
 
 
 def _check_scripts(task: Task, warn: Any) -> None:
+    if "." not in task.command_line:
+        return
     names, opaque = _staged_names(task)
     if opaque:
         return
@@ -463,29 +474,34 @@ def _check_scripts(task: Task, warn: Any) -> None:
 def _check_handoff(job: Job, graph: Graph, warn: Any) -> None:
     """Warn when a task waits for a parent whose files it can never see."""
     tasks = job.tasks
+    shared = "AZ_BATCH_NODE_SHARED_DIR"
+    search = _WRITES_FILES.search
+    # Parents that leave files in their own working directory and hand nothing over.
+    strands = {
+        pos
+        for pos, task in enumerate(tasks)
+        if search(task.command_line)
+        and shared not in task.command_line
+        and not task.outputs
+        and not (task.spec or {}).get("outputFiles")
+    }
+    if not strands:
+        return
     for pos, ds in enumerate(graph.deps):
-        if not ds:
+        if not ds or strands.isdisjoint(ds):
             continue
         child = tasks[pos]
-        if child.inputs or (child.spec or {}).get("resourceFiles"):
+        if child.inputs or (child.spec or {}).get("resourceFiles") or shared in child.command_line:
             continue
-        for d in ds:
-            parent = tasks[d]
-            shared = "AZ_BATCH_NODE_SHARED_DIR"
-            shares = shared in parent.command_line or shared in child.command_line
-            if parent.outputs or (parent.spec or {}).get("outputFiles") or shares:
-                continue
-            if not _WRITES_FILES.search(parent.command_line):
-                continue
-            warn(
-                "no-handoff",
-                f"waits for '{parent.id}', but each task has its own working directory and "
-                f"'{parent.id}' uploads no outputFiles, so this task cannot see its files "
-                "(upload them and add resourceFiles, or use $AZ_BATCH_NODE_SHARED_DIR)",
-                child,
-                "dependsOn",
-            )
-            break
+        parent = tasks[next(d for d in ds if d in strands)]
+        warn(
+            "no-handoff",
+            f"waits for '{parent.id}', but each task has its own working directory and "
+            f"'{parent.id}' uploads no outputFiles, so this task cannot see its files "
+            "(upload them and add resourceFiles, or use $AZ_BATCH_NODE_SHARED_DIR)",
+            child,
+            "dependsOn",
+        )
 
 
 def check(job: Job, *, file: str | None = None) -> list[Problem]:
