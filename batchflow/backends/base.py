@@ -86,6 +86,10 @@ class JobStatus:
     outputs_location: str | None = None
     #: Which backend answered ("local", "azure").
     backend: str = "local"
+    #: True when nothing runs and nothing can start: the job will not progress on its own
+    #: (every task completed, or the rest are blocked by failed dependencies, or the job is
+    #: disabled). Batch leaves such a job `active`; `submit` stops waiting for it.
+    settled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +192,15 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release connections and files (the running work is not affected)."""
         ...
+
+
+# Optional methods a backend may add (the CLI checks with `getattr`), kept out of the
+# protocol so that a backend without them still satisfies it:
+#
+# - `failed_since(job_id, cursor) -> (list[TaskInfo], cursor)`: tasks that failed after
+#   `cursor`, so a progress view can show failures as they happen without listing every
+#   task on each refresh;
+# - `ensure_progress(job_id)`: make sure something is working on the job (the local
+#   backend restarts an engine that died; it resumes where the old one stopped);
+# - `file_path(job_id, task_id, path) -> Path`: a local path for a task file, when the
+#   files are on this machine (lets `logs --follow` and `download` avoid copying).

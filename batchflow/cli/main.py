@@ -18,6 +18,8 @@ from typer.core import TyperGroup
 
 from batchflow._version import __version__
 from batchflow.cli import flow as flow_commands
+from batchflow.cli import jobs as job_commands
+from batchflow.cli import run as run_commands
 
 
 class _Group(TyperGroup):
@@ -98,6 +100,8 @@ def main(
 
 
 flow_commands.register(app)
+run_commands.register(app)
+job_commands.register(app)
 
 
 def run() -> None:

@@ -1,0 +1,697 @@
+"""The local engine: one process per state directory that runs every job's tasks.
+
+`python -m batchflow.backends.local.engine STATE_DIR` forks into the background, takes the
+state directory's lock (or exits if another engine has it), requeues what a dead
+predecessor left running, and loops:
+
+1. reap the children that exited (`waitpid(-1, WNOHANG)`) and settle their attempts:
+   retry, or complete with Batch's result, failureInfo and exit options, releasing
+   dependents in memory;
+2. kill what passed its wall clock; on a wake-up, read the jobs table for new tasks,
+   terminate and delete requests;
+3. fill the free slots (job priority, maxParallelTasks, requiredSlots, nodes), staging
+   each start in the same transaction as the completions that made it possible;
+4. COMMIT once, then spawn the started tasks, and block in `select` on the SIGCHLD
+   wake-up pipe and the `engine.wake` FIFO until a child exits, a CLI pokes, or the next
+   deadline comes. There is no polling sleep anywhere.
+
+Because a start is committed before its process is spawned and an end is committed with
+its effects, a `kill -9` of the engine loses nothing that was reported: on restart the
+tasks it had running are requeued (requeueCount + 1) and everything completed stays so.
+When no job has anything left to run, the engine exits (see `control` for the hand-over).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import heapq
+import json
+import os
+import selectors
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from batchflow.backends.local import control, outcome
+from batchflow.backends.local.jobrun import RUNS, WAITING, JobRun
+from batchflow.backends.local.launch import (
+    FILE_FIELDS,
+    Attempt,
+    node_env,
+    task_env,
+    write_stage_spec,
+)
+from batchflow.backends.local.paths import NODE_SUBDIRS, StateDir, node_name
+from batchflow.backends.local.prepare import Preparations
+from batchflow.backends.local.recovery import recover
+from batchflow.backends.local.runner import (
+    exit_code_of,
+    kill_group,
+    resolve_program,
+    spawn,
+    split_command,
+    stage_argv,
+)
+from batchflow.backends.local.store import (
+    FAILURE,
+    PREPARING,
+    RUNNING,
+    SUCCESS,
+    Store,
+    state_error,
+)
+from batchflow.durations import parse_duration
+from batchflow.exceptions import StateError
+
+__all__ = ["Engine", "main"]
+
+_START = (
+    "UPDATE tasks SET prev = state, prev_time = state_time, state = ?, state_time = ?, "
+    "start = ?, end = NULL, exit_code = NULL, result = NULL, failure = NULL, node = ?, pid = NULL "
+    "WHERE job = ? AND seq = ?"
+)
+_END = (
+    "UPDATE tasks SET prev = state, prev_time = state_time, state = 3, state_time = ?, end = ?, "
+    "exit_code = ?, result = ?, failure = ?, satisfied = ?, pid = NULL, done_seq = ? "
+    "WHERE job = ? AND seq = ?"
+)
+_BACK = (
+    "UPDATE tasks SET prev = state, prev_time = state_time, state = 0, state_time = ?, "
+    "pid = NULL, exit_code = NULL{extra} WHERE job = ? AND seq = ?"
+)
+_RETRY = _BACK.format(extra=", retries = retries + 1, last_retry = ?")
+_REQUEUE = _BACK.format(extra=", requeues = requeues + 1, last_requeue = ?")
+_UNPREPARE = _BACK.format(extra=", node = ?")
+
+
+def _seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    seconds = parse_duration(value).total_seconds()
+    return None if seconds > 1e14 else seconds
+
+
+class Engine:
+    """The scheduler loop of one state directory."""
+
+    def __init__(self, state: StateDir, lock_fd: int) -> None:
+        self.state = state
+        self.lock_fd: int | None = lock_fd
+        self.store = Store(state.root)
+        self.jobs: dict[int, JobRun] = {}
+        self.attempts: dict[int, Attempt] = {}
+        self.timers: list[tuple[float, int]] = []
+        self.in_tx = False
+        self.deltas: dict[int, list[int]] = {}
+        self.to_launch: list[tuple[JobRun, int, str, dict[str, Any], str, int, int]] = []
+        self.base_env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHFLOW_")}
+        self.account_url = os.environ.get("BATCHFLOW_ACCOUNT_URL", "http://127.0.0.1/")
+        self.used: dict[str, int] = {}
+        self.exclusive: set[str] = set()
+        self.made: set[tuple[str, str]] = set()
+        self.woken = True
+        self.again = False
+        self.slots_per_node = 1
+        self.nodes: list[str] = []
+        self.prep = Preparations(self)
+
+    # -- bookkeeping -----------------------------------------------------------------
+
+    def write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Execute a statement in the open transaction (begun on the first write).
+
+        Reads on the engine's connection see it at once; other processes see it at the
+        next `commit`, which always comes before any process is spawned.
+        """
+        conn = self.store.conn
+        try:
+            if not self.in_tx:
+                conn.execute("BEGIN IMMEDIATE")
+                self.in_tx = True
+            conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise state_error(exc, self.state.root) from None
+
+    def count(
+        self, job: JobRun, active: int = 0, running: int = 0, ok: int = 0, bad: int = 0
+    ) -> None:
+        """Stage a change of the job's task counts."""
+        delta = self.deltas.get(job.rowid)
+        if delta is None:
+            delta = self.deltas[job.rowid] = [0, 0, 0, 0, 0]
+        delta[0] += active
+        delta[1] += running
+        delta[2] += ok
+        delta[3] += bad
+        delta[4] += ok + bad
+
+    def commit(self) -> None:
+        """Commit the open transaction, with the task count changes."""
+        for rowid, d in self.deltas.items():
+            self.write(
+                "UPDATE jobs SET n_active = n_active + ?, n_running = n_running + ?, "
+                "n_succeeded = n_succeeded + ?, n_failed = n_failed + ?, "
+                "n_done = n_done + ? WHERE rowid = ?",
+                (*d, rowid),
+            )
+        self.deltas.clear()
+        if self.in_tx:
+            try:
+                self.store.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise state_error(exc, self.state.root) from None
+            self.in_tx = False
+
+    def pool(self) -> None:
+        """Read the pool settings (slots per node, nodes) that `submit` stored."""
+        slots = self.store.get_meta("slots")
+        nodes = self.store.get_meta("nodes")
+        self.slots_per_node = int(slots) if slots else os.cpu_count() or 1
+        self.nodes = [node_name(i) for i in range(int(nodes) if nodes else 1)]
+        for node in self.nodes:
+            self.used.setdefault(node, 0)
+
+    # -- reading the store -----------------------------------------------------------
+
+    def scan(self) -> None:
+        """Pick up new jobs, added tasks and requests filed by CLI processes."""
+        self.pool()
+        rows = self.store.query(
+            "SELECT rowid, id, spec, state, rev, creation_time, settled, n_done, base_dir, "
+            "request, request_reason FROM jobs"
+        )
+        for rowid, job_id, spec, state, rev, creation, settled, done, base, request, why in rows:
+            job = self.jobs.get(rowid)
+            if job is None or job.rev != rev:
+                if job is None and state == "completed" and request is None:
+                    continue
+                fresh = JobRun(rowid, (job_id, spec, state, rev, creation, settled, done, base))
+                fresh.load(self.store)
+                if job is not None:
+                    fresh.env_cache = job.env_cache
+                    for attempt in self.attempts.values():
+                        if attempt.job is job:
+                            attempt.job = fresh
+                self.prep.load(fresh)
+                job = self.jobs[rowid] = fresh
+                self.after_change(job)
+            if request == "delete":
+                self.delete(job)
+            elif request == "terminate":
+                self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (rowid,))
+                self.terminate(job, why or "UserTerminate")
+        known = {row[0] for row in rows}
+        for rowid in [r for r in self.jobs if r not in known]:
+            del self.jobs[rowid]
+
+    # -- scheduling ------------------------------------------------------------------
+
+    def pick_node(self, job: JobRun, need: int, prefer: str | None, whole: bool) -> str | None:
+        """A node with `need` free slots (the previous one if it can), or None."""
+        best, best_free = None, -1
+        limit = self.slots_per_node
+        for node in self.nodes:
+            if node in self.exclusive or self.prep.failed_on(job, node):
+                continue
+            used = self.used[node]
+            free = limit - used
+            if free < need or (whole and used):
+                continue
+            if node == prefer:
+                return node
+            if free > best_free:
+                best, best_free = node, free
+        return best
+
+    def schedule(self) -> None:
+        """Start ready tasks while slots are free: higher job priority first."""
+        jobs = [j for j in self.jobs.values() if j.can_start()]
+        if not jobs:
+            return
+        jobs.sort(key=lambda j: (-j.priority, j.creation_time))
+        free = sum(max(0, self.slots_per_node - self.used[n]) for n in self.nodes)
+        for job in jobs:
+            ready, status = job.ready, job.status
+            while free > 0 and job.can_start():
+                idx = ready[0]
+                if status[idx] != WAITING:
+                    ready.popleft()
+                    continue
+                need = job.slots.get(idx, 1)
+                manager = job.manager and idx == job.n
+                row = self.store.one(
+                    "SELECT id, def, node, retries FROM tasks WHERE job = ? AND seq = ?",
+                    (job.rowid, job.seq(idx)),
+                )
+                definition = json.loads(row[1])
+                whole = manager and definition.get("runExclusive", True)
+                node = self.pick_node(job, need, row[2], whole)
+                if node is None:
+                    break
+                ready.popleft()
+                self.start(job, idx, row[0], definition, node, need, row[3])
+                if whole:
+                    self.exclusive.add(node)
+                free -= need
+
+    def start(
+        self,
+        job: JobRun,
+        idx: int,
+        task_id: str,
+        definition: dict[str, Any],
+        node: str,
+        need: int,
+        retries: int,
+    ) -> None:
+        """Take the slots and record the start (or the wait for job preparation)."""
+        job.status[idx] = RUNS
+        job.running += 1
+        self.used[node] += need
+        self.count(job, active=-1, running=1)
+        now = time.time()
+        if self.prep.needed(job, node):
+            self.write(_START, (PREPARING, now, None, node, job.rowid, job.seq(idx)))
+            self.prep.wait(job, node, (idx, task_id, definition, need, retries))
+            return
+        self.write(_START, (RUNNING, now, now, node, job.rowid, job.seq(idx)))
+        self.to_launch.append((job, idx, task_id, definition, node, need, retries))
+
+    def task_dir(self, job: JobRun, node: str, task_id: str) -> str:
+        """Create (once per job and node) and return a task directory with its wd."""
+        if (job.id, node) not in self.made:
+            root = self.state.node_root(node)
+            for sub in NODE_SUBDIRS:
+                (root / sub).mkdir(parents=True, exist_ok=True)
+            self.state.job_dir(node, job.id).mkdir(parents=True, exist_ok=True)
+            self.made.add((job.id, node))
+        path = str(self.state.task_dir(node, job.id, task_id))
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path + "/wd")
+        return path
+
+    def launch(self) -> None:
+        """Spawn the attempts whose start was just committed."""
+        batch, self.to_launch = self.to_launch, []
+        for job, idx, task_id, definition, node, need, retries in batch:
+            kind = "manager" if job.manager and idx == job.n else "task"
+            constraints = definition.get("constraints") or {}
+            max_retries = constraints.get("maxTaskRetryCount", job.max_retries)
+            attempt = Attempt(
+                job,
+                idx,
+                task_id,
+                node,
+                need,
+                0,
+                time.time(),
+                definition.get("exitConditions"),
+                max_retries,
+                retries,
+                constraints.get("maxWallClockTime"),
+                kind=kind,
+            )
+            self.spawn_attempt(attempt, definition)
+        self.prep.launch_queued()
+
+    def spawn_attempt(self, attempt: Attempt, definition: dict[str, Any]) -> None:
+        """Start the process of an attempt; a launch failure completes it at once."""
+        job = attempt.job
+        task_dir = self.task_dir(job, attempt.node, attempt.task_id)
+        wd = task_dir + "/wd"
+        before, common = node_env(self.base_env, self.state, job, attempt.node, self.account_url)
+        env = task_env(
+            before, common, attempt.task_id, task_dir, definition.get("environmentSettings")
+        )
+        try:
+            if any(key in definition for key in FILE_FIELDS):
+                name = f"{job.rowid}-{attempt.kind}-{attempt.idx}-{attempt.node}"
+                attempt.spec_path = write_stage_spec(
+                    self.state,
+                    name,
+                    definition,
+                    base_dir=job.base_dir,
+                    results_dir=self.state.results(job.id, attempt.task_id),
+                )
+                argv = stage_argv(attempt.spec_path)
+                program = argv[0]
+            else:
+                argv = split_command(definition["commandLine"])
+                found = resolve_program(argv[0], env["PATH"], wd) if argv else None
+                if found is None:
+                    raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+                program = found
+            pid = spawn(program, argv, env, wd, task_dir)
+        except (OSError, ValueError, IndexError) as exc:
+            name = (definition["commandLine"].split() or [""])[0]
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            with contextlib.suppress(OSError), open(task_dir + "/stderr.txt", "w") as err:
+                err.write(f"batchflow: cannot run '{name}': {why}\n")
+            self.settle(attempt, None, outcome.Outcome(None, outcome.launch_failure(name, why)))
+            self.again = True
+            return
+        attempt.pid = pid
+        self.attempts[pid] = attempt
+        seconds = _seconds(attempt.wall_clock)
+        if seconds is not None:
+            heapq.heappush(self.timers, (attempt.start + seconds, pid))
+        if attempt.kind in ("task", "manager"):
+            self.write(
+                "UPDATE tasks SET pid = ? WHERE job = ? AND seq = ?",
+                (pid, job.rowid, job.seq(attempt.idx)),
+            )
+        else:
+            self.prep.started(attempt)
+
+    # -- finishing -------------------------------------------------------------------
+
+    def reap(self) -> bool:
+        """Settle every child that exited; whether any did."""
+        any_reaped = False
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            attempt = self.attempts.pop(pid, None)
+            if attempt is not None:
+                any_reaped = True
+                self.finished(attempt, exit_code_of(status))
+        return any_reaped
+
+    def finished(self, attempt: Attempt, code: int) -> None:
+        """Turn an exited process into an outcome (reading the wrapper's report)."""
+        report: dict[str, Any] | None = None
+        if attempt.spec_path is not None:
+            result_path = attempt.spec_path.with_suffix(".result")
+            with contextlib.suppress(OSError, ValueError):
+                report = json.loads(result_path.read_text())
+            for path in (attempt.spec_path, result_path):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        reason = attempt.kill_reason
+        if reason == "timeout":
+            result = outcome.Outcome(code, outcome.timed_out(attempt.wall_clock or ""))
+        elif reason in ("terminate", "delete"):
+            result = outcome.Outcome(None, outcome.task_ended())
+        elif reason == "requeue":
+            self.settle(attempt, "requeue", None)
+            return
+        elif report is None and attempt.spec_path is not None:
+            crash: dict[str, Any] = {
+                "category": "servererror",
+                "code": "TaskEnded",
+                "message": f"the staging wrapper ended unexpectedly (exit code {code})",
+            }
+            result = outcome.Outcome(code, crash)
+        elif report is not None and report.get("phase") == "preprocessing":
+            result = outcome.Outcome(None, report.get("failure"), pre_processing=True)
+        elif report is not None and report.get("phase") == "launch":
+            result = outcome.Outcome(None, report.get("failure"))
+        else:
+            if report is not None:
+                code = report.get("exitCode", code)
+            failure = report.get("failure") if report else None
+            if failure is not None:
+                result = outcome.Outcome(code, failure, upload=True)
+            elif code != 0 and outcome.retries_left(code, attempt.retries, attempt.max_retries):
+                self.settle(attempt, "retry", None)
+                return
+            else:
+                result = outcome.Outcome(
+                    code, None if code == 0 else outcome.failure_exit_code(code)
+                )
+        self.settle(attempt, None, result)
+
+    def settle(self, attempt: Attempt, back: str | None, result: outcome.Outcome | None) -> None:
+        """Record an attempt's end: back to the queue (`retry`/`requeue`) or completed."""
+        if attempt.kind in ("preparation", "release"):
+            self.prep.finished(attempt, back, result)
+            return
+        job, idx = attempt.job, attempt.idx
+        self.used[attempt.node] -= attempt.slots
+        self.exclusive.discard(attempt.node) if attempt.kind == "manager" else None
+        now = time.time()
+        seq = job.seq(idx)
+        if back is not None or result is None:
+            job.requeue(idx, front=back == "requeue")
+            self.count(job, active=1, running=-1)
+            if back == "retry":
+                self.write(_RETRY, (now, now, job.rowid, seq))
+            else:
+                self.write(_REQUEUE, (now, now, job.rowid, seq))
+            return
+        satisfied, action = outcome.exit_options(attempt.conditions, result)
+        job.finish(idx, satisfied)
+        ok = result.succeeded
+        self.count(job, running=-1, ok=int(ok), bad=int(not ok))
+        job.done += 1
+        failure = json.dumps(result.failure) if result.failure else None
+        self.write(
+            _END,
+            (
+                now,
+                now,
+                result.exit_code,
+                SUCCESS if ok else FAILURE,
+                failure,
+                int(satisfied),
+                job.done,
+                job.rowid,
+                seq,
+            ),
+        )
+        if attempt.kind == "manager" and job.manager_kills and job.state == "active":
+            self.terminate(job, "JMComplete")
+        elif not ok and job.on_failure and job.state == "active":
+            if action == "terminate":
+                self.terminate(job, "TaskFailed")
+            elif action == "disable":
+                self.disable(job)
+        self.after_change(job)
+
+    def after_change(self, job: JobRun) -> None:
+        """Job-level consequences: all tasks complete, a terminating job that is done."""
+        if job.state == "active" and job.on_all_complete and job.unfinished == 0:
+            self.terminate(job, "AllTasksComplete")
+        if job.state == "terminating" and job.running == 0 and not self.prep.releasing(job):
+            self.set_job_state(job, "completed", end=True)
+        if job.state == "deleting" and job.running == 0 and not self.prep.releasing(job):
+            self.remove(job)
+
+    # -- job state -------------------------------------------------------------------
+
+    def set_job_state(
+        self, job: JobRun, state: str, *, reason: str | None = None, end: bool = False
+    ) -> None:
+        """Move the job to `state` (with previousState kept)."""
+        now = time.time()
+        self.write(
+            "UPDATE jobs SET previous_state = state, previous_state_time = state_time, "
+            "state = ?, state_time = ?, terminate_reason = coalesce(?, terminate_reason), "
+            "end_time = CASE WHEN ? THEN ? ELSE end_time END, settled = ? WHERE rowid = ?",
+            (state, now, reason, end, now, int(state == "completed"), job.rowid),
+        )
+        job.state = state
+        if state == "completed":
+            job.settled = 1
+            self.jobs.pop(job.rowid, None)
+
+    def kill_all(self, job: JobRun, reason: str) -> None:
+        """Kill every running attempt of `job` (their reaping records why)."""
+        for pid, attempt in self.attempts.items():
+            if (
+                attempt.job is job
+                and attempt.kind in ("task", "manager")
+                and attempt.kill_reason is None
+            ):
+                attempt.kill_reason = reason
+                kill_group(pid)
+
+    def terminate(self, job: JobRun, reason: str) -> None:
+        """Batch's job terminate: running tasks end, active tasks stay active, release runs."""
+        if job.state not in ("active", "disabled", "disabling", "enabling"):
+            return
+        self.set_job_state(job, "terminating", reason=reason)
+        job.ready.clear()
+        self.kill_all(job, "terminate")
+        self.prep.ending(job, outcome.task_ended())
+        self.after_change(job)
+
+    def disable(self, job: JobRun) -> None:
+        """jobAction `disable`: the job is disabled and its running tasks are requeued."""
+        self.set_job_state(job, "disabled")
+        self.kill_all(job, "requeue")
+
+    def delete(self, job: JobRun) -> None:
+        """Kill what runs, then remove the job, its tasks and their directories."""
+        if job.state != "deleting":
+            self.set_job_state(job, "deleting")
+            self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (job.rowid,))
+            job.ready.clear()
+            self.kill_all(job, "delete")
+            self.prep.ending(job, outcome.task_ended(), release=False)
+        self.after_change(job)
+
+    def remove(self, job: JobRun) -> None:
+        """The last step of a delete: rows go, directories are removed in the background."""
+        self.write("DELETE FROM tasks WHERE job = ?", (job.rowid,))
+        self.write("DELETE FROM prep WHERE job = ?", (job.rowid,))
+        self.write("DELETE FROM jobs WHERE rowid = ?", (job.rowid,))
+        self.jobs.pop(job.rowid, None)
+        self.made = {m for m in self.made if m[0] != job.id}
+        trash = self.state.root / "trash"
+        for node in self.state.root.joinpath("nodes").glob("*"):
+            folder = node / "workitems" / job.id
+            if folder.exists():
+                trash.mkdir(exist_ok=True)
+                target = trash / f"{job.id}-{node.name}-{time.time_ns()}"
+                with contextlib.suppress(OSError):
+                    folder.rename(target)
+        if trash.exists():
+            with contextlib.suppress(OSError):
+                os.posix_spawn("/bin/rm", ["rm", "-rf", str(trash)], {}, setsid=True)
+
+    # -- timers and idleness ---------------------------------------------------------
+
+    def expire(self, now: float) -> float | None:
+        """Kill attempts past their wall clock, end jobs past theirs; next deadline."""
+        timers = self.timers
+        while timers and timers[0][0] <= now:
+            _, pid = heapq.heappop(timers)
+            attempt = self.attempts.get(pid)
+            if attempt is not None and attempt.kill_reason is None:
+                attempt.kill_reason = "timeout"
+                kill_group(pid)
+        nearest = timers[0][0] if timers else None
+        for job in list(self.jobs.values()):
+            if job.deadline is None or job.state not in ("active", "disabled"):
+                continue
+            if job.deadline <= now:
+                self.terminate(job, "MaxWallClockTimeExpiry")
+            elif nearest is None or job.deadline < nearest:
+                nearest = job.deadline
+        return nearest
+
+    def busy(self) -> bool:
+        """Whether anything runs or could start (else the engine may exit)."""
+        if self.attempts or self.to_launch:
+            return True
+        for job in self.jobs.values():
+            if job.state in ("terminating", "deleting"):
+                return True
+            if job.state == "active" and (job.running or job.deadline is not None):
+                return True
+            if job.can_start() and any(not self.prep.failed_on(job, n) for n in self.nodes):
+                return True
+        return False
+
+    def mark_settled(self) -> None:
+        """Tell CLIs which jobs cannot progress any more (nothing running or startable)."""
+        for job in self.jobs.values():
+            if job.state not in ("active", "disabled"):
+                continue
+            stuck = job.running == 0 and (
+                not job.can_start() or all(self.prep.failed_on(job, n) for n in self.nodes)
+            )
+            if int(stuck) != job.settled:
+                job.settled = int(stuck)
+                self.write("UPDATE jobs SET settled = ? WHERE rowid = ?", (int(stuck), job.rowid))
+
+    def leave(self) -> bool:
+        """Give up the lock; True if the engine may exit (no work arrived meanwhile)."""
+        assert self.lock_fd is not None
+        os.close(self.lock_fd)
+        self.lock_fd = None
+        pending = self.store.one(
+            "SELECT count(*) FROM jobs WHERE request IS NOT NULL "
+            "OR state IN ('terminating', 'deleting') OR (state = 'active' AND settled = 0)"
+        )
+        if not pending or not pending[0]:
+            return True
+        fd = control.try_lock(self.state.lock)
+        if fd is None:
+            return True
+        self.lock_fd = fd
+        _write_pid(fd)
+        self.woken = True
+        return False
+
+    # -- the loop --------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Recover, then loop until there is nothing left to do."""
+        selector = selectors.DefaultSelector()
+        child_r, child_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(child_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        if not self.state.wake.exists():
+            os.mkfifo(self.state.wake, 0o600)
+        wake = os.open(self.state.wake, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        selector.register(child_r, selectors.EVENT_READ)
+        selector.register(wake, selectors.EVENT_READ)
+        recover(self.store, self.state)
+        while True:
+            self.reap()
+            self.expire(time.time())
+            if self.woken:
+                self.woken = False
+                self.commit()
+                self.scan()
+            self.schedule()
+            self.commit()
+            self.again = False
+            self.launch()
+            if self.reap() or self.again:
+                continue
+            self.mark_settled()
+            self.commit()
+            if not self.busy():
+                if self.leave():
+                    return
+                continue
+            nearest = self.expire(time.time())
+            timeout = None if nearest is None else max(0.0, nearest - time.time())
+            for key, _ in selector.select(timeout):
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(key.fd, 512):
+                        pass
+                if key.fd == wake:
+                    self.woken = True
+
+
+def _write_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m batchflow.backends.local.engine STATE_DIR`: daemonize and run."""
+    args = sys.argv[1:] if argv is None else argv
+    root = Path(args[0])
+    foreground = "--foreground" in args
+    if not foreground and os.fork() > 0:
+        os._exit(0)
+    state = StateDir(root)
+    fd = control.try_lock(state.lock)
+    if fd is None:
+        return 0
+    _write_pid(fd)
+    try:
+        Engine(state, fd).run()
+    except StateError as exc:
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} engine stopped: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
