@@ -60,25 +60,21 @@ def base_dir_of(job: Job) -> str:
 
 
 def check_inputs(job: Job) -> None:
-    """Every `inputs=` file must exist before anything runs (InvalidFieldError otherwise)."""
+    """Every `inputs=` file must exist before anything runs (a FlowError naming the task)."""
+    from batchflow.exceptions import FlowError
+    from batchflow.storage import check_inputs as check_task_inputs
+
     base = Path(base_dir_of(job))
-    seen: dict[str, bool] = {}
+    checked: set[tuple[str, ...]] = set()
     for task in job.tasks:
-        for name in task.inputs:
-            ok = seen.get(name)
-            if ok is None:
-                ok = seen[name] = (base / name).is_file()
-            if not ok:
-                where = base / name
-                what = "is a directory" if where.is_dir() else "does not exist"
-                raise InvalidFieldError(
-                    f"'{name}' {what} ({where}); inputs= names files relative to the flow file",
-                    job_id=job.id,
-                    task_id=task.id,
-                    field="inputs",
-                    file=job.source,
-                    line=task.line,
-                )
+        if not task.inputs or task.inputs in checked:
+            continue
+        try:
+            check_task_inputs(task.inputs, base, job_id=job.id, task_id=task.id)
+        except FlowError as exc:
+            exc.file, exc.line = job.source, task.line
+            raise
+        checked.add(task.inputs)
 
 
 def check_slots(job: Job, slots_per_node: int) -> None:
@@ -144,6 +140,7 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
                 (job.id, job.id.lower(), spec_text, base_dir, now, now),
             )
             rowid = int(cur.lastrowid or 0)
+            spec_changed = True
             existing: dict[str, tuple[int, str, int]] = {}
             next_seq = 0
             manager = spec.get("jobManagerTask")
@@ -153,8 +150,12 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
             rowid, known_id, old_spec, state, _reason = row
             if state == "deleting":
                 raise SubmitError(f"job '{known_id}' is being deleted; wait, then submit again")
-            if old_spec != spec_text and not replace:
-                field = _first_difference(json.loads(old_spec), spec)
+            old = json.loads(old_spec)
+            spec_changed = {k: v for k, v in old.items() if k != "id"} != {
+                k: v for k, v in spec.items() if k != "id"
+            }
+            if spec_changed and not replace:
+                field = _first_difference(old, spec)
                 raise SubmitError(
                     f"job '{known_id}' already exists with a different {field}; "
                     "submit with --replace to update it, or delete the job first"
@@ -238,13 +239,15 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
         added = len(new_rows)
         reset = len(changed) - was_active
         db.execute(
-            "UPDATE jobs SET spec = ?, base_dir = ?, rev = rev + ?, settled = 0, "
+            "UPDATE jobs SET spec = coalesce(?, spec), base_dir = ?, rev = rev + ?, "
+            "settled = CASE WHEN ? THEN 0 ELSE settled END, "
             "ntasks = ntasks + ?, n_active = n_active + ?, n_succeeded = n_succeeded - ?, "
             "n_failed = n_failed - ? WHERE rowid = ?",
             (
-                spec_text,
+                spec_text if row is None or spec_changed else None,
                 base_dir,
-                1 if (added or changed or row is None) else 0,
+                int(bool(added or changed or spec_changed)),
+                bool(added or changed or spec_changed),
                 added,
                 added + reset,
                 was_succeeded,

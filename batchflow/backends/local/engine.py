@@ -40,6 +40,7 @@ from batchflow.backends.local import control, outcome
 from batchflow.backends.local.jobrun import RUNS, WAITING, JobRun
 from batchflow.backends.local.launch import (
     FILE_FIELDS,
+    STORAGE_VARIABLES,
     Attempt,
     node_env,
     task_env,
@@ -108,7 +109,11 @@ class Engine:
         self.in_tx = False
         self.deltas: dict[int, list[int]] = {}
         self.to_launch: list[tuple[JobRun, int, str, dict[str, Any], str, int, int]] = []
-        self.base_env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHFLOW_")}
+        self.base_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("BATCHFLOW_") and k not in STORAGE_VARIABLES
+        }
         self.account_url = os.environ.get("BATCHFLOW_ACCOUNT_URL", "http://127.0.0.1/")
         self.used: dict[str, int] = {}
         self.exclusive: set[str] = set()

@@ -19,8 +19,17 @@ from typing import Any
 from batchflow.backends.local.jobrun import JobRun
 from batchflow.backends.local.paths import StateDir
 
-__all__ = ["FILE_FIELDS", "Attempt", "node_env", "task_env", "write_stage_spec"]
+__all__ = [
+    "FILE_FIELDS",
+    "STORAGE_VARIABLES",
+    "Attempt",
+    "node_env",
+    "task_env",
+    "write_stage_spec",
+]
 
+#: Where the auto-storage account's connection string is read from (see storage.AutoStorage).
+STORAGE_VARIABLES = ("BATCHFLOW_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING")
 #: Task fields that need the staging wrapper.
 FILE_FIELDS = ("resourceFiles", "outputFiles", "$inputs", "$outputs")
 
@@ -128,6 +137,9 @@ def write_stage_spec(
         "resultsDir": str(results_dir),
         "result": str(path.with_suffix(".result")),
         "exitCodeOnly": exit_code_only,
+        # The auto-storage account, from the engine's environment: given to the wrapper
+        # only, never to the task's own environment.
+        "storageEnv": {k: os.environ[k] for k in STORAGE_VARIABLES if k in os.environ},
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w") as out:

@@ -56,7 +56,8 @@ def _prepare(spec: dict[str, Any], wd: Path) -> dict[str, Any] | None:
         from batchflow.storage import stage_inputs
 
         try:
-            stage_inputs(spec["inputs"], Path(spec["baseDir"] or "."), wd)
+            # Copies, not links: a task that edits an input in place must not edit the user's file.
+            stage_inputs(spec["inputs"], Path(spec["baseDir"] or "."), wd, link=False)
         except Exception as exc:
             _note(f"staging inputs failed: {exc}")
             return _staging_failure(exc, "ResourceFileCreateFailed")
@@ -65,7 +66,9 @@ def _prepare(spec: dict[str, Any], wd: Path) -> dict[str, Any] | None:
         from batchflow.storage import AutoStorage, fetch_resource_files
 
         try:
-            fetch_resource_files(spec["resourceFiles"], wd, auto_storage=AutoStorage.from_env())
+            fetch_resource_files(
+                spec["resourceFiles"], wd, auto_storage=AutoStorage.from_env(spec["storageEnv"])
+            )
         except StagingError as exc:
             _note(f"fetching resource files failed: {exc.message}")
             return _staging_failure(exc, "BlobDownloadMiscError")
@@ -87,7 +90,7 @@ def _finish(spec: dict[str, Any], wd: Path, exit_code: int) -> dict[str, Any] | 
                 wd.parent,
                 exit_code=exit_code,
                 env=dict(os.environ),
-                auto_storage=AutoStorage.from_env(),
+                auto_storage=AutoStorage.from_env(spec["storageEnv"]),
             )
         except StagingError as exc:
             _note(f"uploading output files failed: {exc.message}")
