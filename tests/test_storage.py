@@ -509,3 +509,10 @@ print("azure" in sys.modules)
     )
     assert result.stdout.split("\n")[:2] == ["[]", "False"]
     assert (tmp_path / "l").read_bytes() == b"lazy"
+
+
+def test_a_password_in_a_url_is_not_shown(http_server: HttpServer, wd: Path) -> None:
+    url = http_server.url("/status/404").replace("http://", "http://user:hunter2@")
+    error = fails([{"httpUrl": url, "filePath": "x"}], wd)
+    assert error.code in ("BlobNotFound", "BlobDownloadMiscError")
+    assert_no_secret(error, "hunter2")

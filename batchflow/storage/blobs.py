@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from batchflow.redact import redact
+
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
-__all__ = ["AutoStorage", "ContainerClients", "TransferPolicy", "public_url"]
+__all__ = ["AutoStorage", "ContainerClients", "TransferPolicy", "public_url", "shown_url"]
 
 #: Environment variables naming the local engine's auto-storage account, in order.
 STORAGE_ENV_VARS = ("BATCHFLOW_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING")
@@ -105,6 +107,15 @@ def public_url(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be shown: SAS signatures as `sig=***`, a password in it as `***`."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        url = urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    return redact(url)
 
 
 def _client_options(policy: TransferPolicy) -> dict[str, Any]:

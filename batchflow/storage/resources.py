@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from batchflow.exceptions import PreprocessingError
-from batchflow.redact import redact
 from batchflow.storage.blobs import (
     AutoStorage,
     ContainerClients,
     TransferPolicy,
     is_timeout,
+    shown_url,
     status_of,
 )
 
@@ -165,7 +165,7 @@ def fetch_resource_files(
 def _describe(spec: Mapping[str, Any]) -> str:
     for key in ("httpUrl", "storageContainerUrl", "autoStorageContainerName"):
         if spec.get(key):
-            return f"{key} '{redact(str(spec[key]))}'"
+            return f"{key} '{shown_url(str(spec[key]))}'"
     return "(no source)"
 
 
