@@ -69,6 +69,12 @@ def test_a_completed_job_takes_no_new_tasks(backend: LocalBackend, tmp_path: Pat
     again.task("b", "/bin/true")
     with pytest.raises(SubmitError, match="completed"):
         backend.submit(again)
+    # batchflow's --replace reopens it: only the new task runs
+    assert backend.submit(again, replace=True).added == 1
+    from tests.local.conftest import wait_until_done
+
+    status = wait_until_done(backend, "closed")
+    assert status.state == "completed" and status.counts.succeeded == 2
 
 
 def test_required_slots_above_a_node_is_bad_input(backend: LocalBackend) -> None:

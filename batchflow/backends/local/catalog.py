@@ -191,11 +191,20 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
                 "submit with --replace to run it again with the new definition"
             )
         if row is not None and (new_rows or changed) and row[3] != "active":
-            raise SubmitError(
-                f"job '{row[1]}' is {row[3]}"
-                + (f" ({row[4]})" if row[4] else "")
-                + f"; no tasks can be added to it: delete it first (batchflow delete {row[1]}) "
-                "or use another job id"
+            if not (replace and row[3] == "completed"):
+                hint = "submit with --replace to reopen it, " if row[3] == "completed" else ""
+                raise SubmitError(
+                    f"job '{row[1]}' is {row[3]}"
+                    + (f" ({row[4]})" if row[4] else "")
+                    + f"; Batch adds no tasks to it: {hint}delete it first "
+                    f"(batchflow delete {row[1]}) or use another job id"
+                )
+            # batchflow's --replace (not a Batch feature): reopen the job for the new work.
+            db.execute(
+                "UPDATE jobs SET previous_state = state, previous_state_time = state_time, "
+                "state = 'active', state_time = ?, end_time = NULL, terminate_reason = NULL "
+                "WHERE rowid = ?",
+                (now, rowid),
             )
         for pos in changed:
             if existing[job.tasks[pos].id.lower()][2] in (RUNNING, 1):

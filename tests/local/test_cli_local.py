@@ -1,0 +1,157 @@
+"""`submit` and the monitoring commands through typer's CliRunner, with a real engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from batchflow.cli.main import app
+
+runner = CliRunner()
+
+FLOW = """\
+from batchflow import Job
+job = Job("cli-job", on_all_tasks_complete="terminatejob", max_task_retry_count=1)
+a = job.task("a", "/bin/sh -c 'echo hello from a; echo oops >&2'", wall_clock="1m")
+job.task("b", "/bin/sh -c 'echo result > out.txt'", after=a, outputs=["out.txt"])
+"""
+
+FAILING = """\
+from batchflow import Job
+job = Job("cli-fail", on_all_tasks_complete="terminatejob")
+job.task("good", "/bin/true")
+job.task("bad", "/bin/sh -c 'echo boom >&2; exit 3'")
+"""
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def flow(tmp_path: Path) -> Path:
+    path = tmp_path / "flow.py"
+    path.write_text(FLOW)
+    return path
+
+
+def test_submit_waits_and_exits_0_when_every_task_succeeded(flow: Path, state_dir: Path) -> None:
+    code, out, err = invoke("submit", str(flow), "--state-dir", str(state_dir))
+    assert code == 0, err
+    assert "cli-job" in out and "2 succeeded" in out
+    assert f"results: {state_dir / 'results' / 'cli-job'}" in out
+    assert (state_dir / "results" / "cli-job" / "b" / "out.txt").read_text() == "result\n"
+
+
+def test_submit_exits_1_and_shows_the_failure(tmp_path: Path, state_dir: Path) -> None:
+    path = tmp_path / "fail.py"
+    path.write_text(FAILING)
+    code, out, err = invoke("submit", str(path), "--state-dir", str(state_dir))
+    assert code == 1
+    assert "bad" in err and "exit 3" in err and 'stderr: "boom"' in err
+    assert "1 failed" in out
+
+
+def test_submit_json_result(tmp_path: Path, state_dir: Path) -> None:
+    path = tmp_path / "fail.py"
+    path.write_text(FAILING)
+    code, out, _ = invoke("submit", str(path), "--state-dir", str(state_dir), "--output", "json")
+    assert code == 1
+    result = json.loads(out)
+    assert result["succeeded"] is False
+    (job,) = result["jobs"]
+    assert job["state"] == "completed" and job["terminateReason"] == "AllTasksComplete"
+    assert job["counts"]["failed"] == 1
+    assert job["failed"][0]["id"] == "bad" and job["failed"][0]["exitCode"] == 3
+
+
+def test_monitoring_commands(flow: Path, state_dir: Path, tmp_path: Path) -> None:
+    s = ("--state-dir", str(state_dir))
+    assert invoke("submit", str(flow), *s)[0] == 0
+    code, out, _ = invoke("jobs", *s)
+    assert code == 0 and "cli-job" in out
+    code, out, _ = invoke("status", "cli-job", *s, "--output", "json")
+    assert code == 0 and json.loads(out)["counts"]["succeeded"] == 2
+    code, out, _ = invoke("status", "cli-job", *s)
+    assert code == 0 and "2/2" in out
+    code, out, _ = invoke("tasks", "cli-job", *s, "--state", "succeeded", "--output", "json")
+    assert [t["id"] for t in json.loads(out)] == ["a", "b"]
+    assert invoke("logs", "cli-job", "a", *s)[1] == "hello from a\n"
+    assert invoke("logs", "cli-job", "a", "--stderr", *s)[1] == "oops\n"
+    assert invoke("logs", "cli-job", "a", "--follow", *s)[1] == "hello from a\n"
+    code, out, _ = invoke("files", "cli-job", "b", *s, "--output", "json")
+    assert {"stdout.txt", "stderr.txt", "wd", "wd/out.txt"} <= {f["name"] for f in json.loads(out)}
+    target = tmp_path / "copy.txt"
+    code, out, _ = invoke("download", "cli-job", "b", "wd/out.txt", "-o", str(target), *s)
+    assert code == 0 and target.read_text() == "result\n"
+    code, _, err = invoke("download", "cli-job", "b", "../../../../../etc/passwd", *s)
+    assert code == 2 and "outside" in err
+    code, out, _ = invoke("delete", "cli-job", "--yes", *s, "--output", "json")
+    assert code == 0 and json.loads(out) == {"id": "cli-job", "deleted": True}
+    code, _, err = invoke("status", "cli-job", *s)
+    assert code == 2 and "no job 'cli-job'" in err
+
+
+def test_detach_then_terminate(tmp_path: Path, state_dir: Path) -> None:
+    path = tmp_path / "slow.py"
+    path.write_text('from batchflow import Job\njob = Job("slow")\njob.task("t", "sleep 30")\n')
+    s = ("--state-dir", str(state_dir))
+    code, out, _ = invoke("submit", str(path), "--detach", *s)
+    assert code == 0 and "batchflow status slow" in out
+    code, out, _ = invoke("terminate", "slow", "--reason", "enough", *s, "--output", "json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["state"] == "completed" and result["terminateReason"] == "enough"
+    code, _, err = invoke("terminate", "slow", *s)
+    assert code == 2 and "already completed" in err
+
+
+def test_a_missing_input_is_exit_2_naming_task_and_field(tmp_path: Path, state_dir: Path) -> None:
+    path = tmp_path / "flow.py"
+    path.write_text(
+        'from batchflow import Job\njob = Job("inp")\n'
+        'job.task("t1", "/bin/true", inputs=["missing.csv"])\n'
+    )
+    code, _, err = invoke("submit", str(path), "--state-dir", str(state_dir))
+    assert code == 2
+    assert "'t1'" in err and "inputs" in err and "missing.csv" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (
+        not (state_dir / "state.db").exists()
+        or "inp" not in invoke("jobs", "--state-dir", str(state_dir))[1]
+    )
+
+
+def test_a_changed_task_needs_replace(flow: Path, state_dir: Path) -> None:
+    s = ("--state-dir", str(state_dir))
+    assert invoke("submit", str(flow), *s)[0] == 0
+    flow.write_text(FLOW.replace("hello from a", "hello again"))
+    code, _, err = invoke("submit", str(flow), *s)
+    assert code == 2 and "task 'a'" in err and "--replace" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, _ = invoke("submit", str(flow), *s, "--replace")
+    # the job had completed (onAllTasksComplete): --replace reopens it and reruns only 'a'
+    assert code == 0 and "1 replaced" in out
+    assert invoke("logs", "cli-job", "a", *s)[1] == "hello again\n"
+    code, out, _ = invoke("status", "cli-job", *s, "--output", "json")
+    assert json.loads(out)["terminateReason"] == "AllTasksComplete"
+
+
+def test_an_unusable_state_dir_is_one_line(flow: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = invoke("submit", str(flow), "--state-dir", str(blocker / "state"))
+    assert code == 2
+    assert "cannot use the state directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_nothing_submitted_yet(tmp_path: Path) -> None:
+    code, out, _ = invoke("jobs", "--state-dir", str(tmp_path / "none"))
+    assert code == 0 and "no jobs" in out
+    code, _, err = invoke("status", "x", "--state-dir", str(tmp_path / "none"))
+    assert code == 2 and "nothing was submitted" in err

@@ -1,0 +1,58 @@
+"""A `kill -9` of the engine at any moment loses nothing that was reported.
+
+The engine process is really killed with SIGKILL while tasks run; a new engine takes
+over, requeues what was running (requeueCount + 1, as Batch does for a lost node) and
+finishes the job. Every result reported before the kill is still there, unchanged, and
+only tasks that were running at the kill ran twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from batchflow.backends.local import LocalBackend
+from batchflow.backends.local.control import engine_pid
+from batchflow.backends.local.paths import StateDir
+from batchflow.dsl import Job
+from tests.local.conftest import wait_for, wait_until_done
+
+
+def test_sigkill_of_the_engine_mid_run_then_resume(state_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    backend = LocalBackend(state_dir, slots=2)
+    job = Job("crash", on_all_tasks_complete="terminatejob")
+    previous = None
+    for i in range(40):
+        # a chain every 4 tasks, so dependencies are in flight at the kill too
+        after = previous if i % 4 else None
+        previous = job.task(
+            f"t{i:02d}", f"/bin/sh -c 'echo t{i:02d} >> {out}/t{i:02d}; sleep 0.05'", after=after
+        )
+    backend.submit(job)
+    wait_for(lambda: backend.job_status("crash").counts.completed >= 10)
+    pid = engine_pid(StateDir(state_dir))
+    assert pid and pid > 0
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: engine_pid(StateDir(state_dir)) is None)
+    reported = {t.id: t for t in backend.tasks("crash")}
+    running_at_kill = {i for i, t in reported.items() if t.state == "running"}
+    done_at_kill = {i: t for i, t in reported.items() if t.state == "completed"}
+    assert done_at_kill
+
+    backend.ensure_progress("crash")  # what `submit` does when it finds the engine gone
+    status = wait_until_done(backend, "crash")
+    assert status.state == "completed" and status.counts.succeeded == 40
+
+    after = {t.id: t for t in backend.tasks("crash")}
+    for task_id, before in done_at_kill.items():
+        assert after[task_id] == before, f"result of {task_id} changed after the crash"
+    ran_twice = {p.name for p in out.iterdir() if len(p.read_text().split()) > 1}
+    assert ran_twice <= running_at_kill
+    assert all(len(p.read_text().split()) >= 1 for p in out.iterdir())
+    assert len(list(out.iterdir())) == 40
+    requeued = {i for i, t in after.items() if t.requeue_count}
+    assert requeued == running_at_kill
+    backend.close()
