@@ -13,9 +13,10 @@ BatchflowError
 ├── BackendError               a backend could not do what was asked
 │   └── SubmitError
 ├── StateError                 the state store is unusable (unwritable directory, full disk, ...)
-└── StagingError               a task's files could not be moved; carries Batch's failureInfo
-    ├── PreprocessingError     a resource file could not be fetched (BlobNotFound, ...)
-    └── FileUploadError        an output file could not be uploaded (FileUploadMiscError, ...)
+├── StagingError               a task's files could not be moved; carries Batch's failureInfo
+│   ├── PreprocessingError     a resource file could not be fetched (BlobNotFound, ...)
+│   └── FileUploadError        an output file could not be uploaded (FileUploadMiscError, ...)
+└── InfraConfigError           a stack's settings or files are wrong; carries stack, key, problems
 ```
 
 Errors raised while a flow is defined keep their fields as attributes, so callers
@@ -40,6 +41,7 @@ __all__ = [
     "FlowError",
     "FlowInvalid",
     "FlowLoadError",
+    "InfraConfigError",
     "InputNotFoundError",
     "InvalidFieldError",
     "PreprocessingError",
@@ -202,3 +204,24 @@ class PreprocessingError(StagingError):
 
 class FileUploadError(StagingError):
     """An output file could not be uploaded after the task ran."""
+
+
+class InfraConfigError(BatchflowError):
+    """A stack's settings (or its Pulumi files) are wrong; nothing was planned or created.
+
+    `stack` and `key` name the first bad setting (`batchflow:pools.render.vmSize`);
+    `problems` holds one line per bad setting.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stack: str | None = None,
+        key: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.stack = stack
+        self.key = key
+        self.problems = list(problems) or [message]
