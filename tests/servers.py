@@ -174,6 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
     /flaky/N/NAME         503 for the first N requests of NAME, then the file
     /redirect/NAME        302 to /files/NAME
     /truncated/NAME       promises more bytes than it sends
+    A PUT is answered as a GET of the same path (its body is not read).
     """
 
     server: _Server
@@ -207,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
             good = parse_qs(parts.query).get("sig") == ["good"]
             self._file(rest) if good else self._send(403, b"AuthenticationFailed")
         elif route == "status":
-            self._send(int(rest))
+            self._send(int(rest.partition("/")[0]))
         elif route == "slow":
             seconds, _, name = rest.partition("/")
             time.sleep(float(seconds))
@@ -228,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self._send(404)
+
+    do_PUT = do_GET
 
 
 class _Server(ThreadingHTTPServer):

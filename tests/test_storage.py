@@ -3,6 +3,7 @@ escapes, and each Batch failure code; secrets never leak into errors."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -516,3 +517,36 @@ def test_a_password_in_a_url_is_not_shown(http_server: HttpServer, wd: Path) -> 
     error = fails([{"httpUrl": url, "filePath": "x"}], wd)
     assert error.code in ("BlobNotFound", "BlobDownloadMiscError")
     assert_no_secret(error, "hunter2")
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/slow/3/c", "BlobDownloadTimedOut"),  # the listing never answers in time
+        ("/status/500", "BlobDownloadMiscError"),
+        ("/status/404", "BlobNotFound"),
+    ],
+)
+def test_container_failures_on_the_wire(
+    http_server: HttpServer, wd: Path, path: str, code: str
+) -> None:
+    policy = TransferPolicy(timeout=0.2, retries=0, backoff=0)
+    url = http_server.url(f"{path}?sv=2024&sig=c2VjcmV0")
+    error = fails([{"storageContainerUrl": url}], wd, policy=policy)
+    assert error.code == code
+    assert_no_secret(error, "c2VjcmV0")
+
+
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [
+        (errno.ENOSPC, "DiskFull"),
+        (errno.EDQUOT, "DiskFull"),
+        (errno.EIO, "ResourceFileWriteFailed"),  # the code asked for stays
+    ],
+)
+def test_a_full_disk_is_reported_as_disk_full(number: int, code: str) -> None:
+    from batchflow.storage.resources import _local_failure
+
+    failure = _local_failure("ResourceFileWriteFailed", OSError(number, "x"), Path("f"))
+    assert failure.code == code

@@ -12,7 +12,7 @@ import pytest
 
 from batchflow.exceptions import FileUploadError
 from batchflow.storage import AutoStorage, TransferPolicy, upload_output_files
-from tests.servers import Azurite, free_port
+from tests.servers import Azurite, HttpServer, free_port
 
 FAST = TransferPolicy(timeout=5.0, retries=0, backoff=0.0)
 
@@ -293,3 +293,21 @@ def test_the_auto_storage_account_credential_serves_urls_without_sas(
     upload([output("a.txt", url)], task_dir, auto_storage=auto)  # as a managed identity
     assert blobs(client) == {"a.txt": b"A"}
     assert_secret_free(task_dir, azurite.account_key)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/slow/3/c", "timed out"),  # the upload gets no answer in time
+        ("/status/500", "HTTP 500"),
+    ],
+)
+def test_failures_on_the_wire_are_misc_upload_errors(
+    task_dir: Path, http_server: HttpServer, path: str, reason: str
+) -> None:
+    policy = TransferPolicy(timeout=0.2, retries=0, backoff=0)
+    url = http_server.url(f"{path}?sv=2024&sp=w&sig=c2VjcmV0")
+    error = upload_fails([output("a.txt", url)], task_dir, policy=policy)
+    assert (error.code, error.category) == ("FileUploadMiscError", "servererror")
+    assert reason in error.message
+    assert_secret_free(task_dir, "c2VjcmV0", error)
