@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from batchflow._version import __version__
 from batchflow.cli import flow as flow_commands
+from batchflow.cli import infra as infra_commands
 from batchflow.cli import jobs as job_commands
 from batchflow.cli import run as run_commands
 
@@ -102,6 +103,7 @@ def main(
 flow_commands.register(app)
 run_commands.register(app)
 job_commands.register(app)
+app.add_typer(infra_commands.app, name="infra")
 
 
 def run() -> None:

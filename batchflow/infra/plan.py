@@ -134,7 +134,8 @@ def load_stack_settings(project_dir: Path, stack: str) -> StackSettings:
         )
         raise PlanError(
             f"stack '{stack}' has no file {stack_file} (stacks: {', '.join(known) or 'none'}); "
-            f"create it with `pulumi stack init {stack}` or pick another --stack"
+            f"pick one of those, or write that file (`pulumi stack init {stack}` and "
+            "`pulumi config set ...` do)"
         )
     values: dict[str, Any] = {}
     for key, declared in (project.get("config") or {}).items():
