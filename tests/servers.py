@@ -167,7 +167,7 @@ class HttpServer:
 
 class _Handler(BaseHTTPRequestHandler):
     """Routes:
-    /files/NAME           the bytes registered with `serve`, else 404
+    /files/NAME           the bytes registered with `serve` (XML if NAME ends .xml), else 404
     /sas/NAME?sig=good    the file, only with the right signature, else 403
     /status/CODE          that status, empty body
     /slow/SECONDS/NAME    the file after a pause
@@ -195,7 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
         if data is None:
             self._send(404, b"not found")
         else:
-            self._send(200, data, {"Content-Type": "application/octet-stream"})
+            kind = "application/xml" if name.endswith(".xml") else "application/octet-stream"
+            self._send(200, data, {"Content-Type": kind})
 
     def do_GET(self) -> None:
         state = self.server.state

@@ -550,3 +550,26 @@ def test_a_full_disk_is_reported_as_disk_full(number: int, code: str) -> None:
 
     failure = _local_failure("ResourceFileWriteFailed", OSError(number, "x"), Path("f"))
     assert failure.code == code
+
+
+EMPTY_LISTING = (
+    b'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ContainerName="c">'
+    b"<Blobs /><NextMarker /></EnumerationResults>"
+)
+
+
+def test_container_requests_are_retried(http_server: HttpServer, wd: Path) -> None:
+    name = f"flaky-{uuid.uuid4().hex}.xml"
+    http_server.serve(name, EMPTY_LISTING)
+    url = http_server.url(f"/flaky/2/{name}?sv=2024&sig=x")
+    fetch([{"storageContainerUrl": url}], wd, policy=TransferPolicy(retries=2, backoff=0))
+    assert http_server.flaky_failures[name] == 3  # two 503s, then the listing
+    assert list(wd.iterdir()) == []
+
+
+def test_container_retries_back_off_like_url_retries() -> None:
+    from batchflow.storage.blobs import _client_options
+
+    retry = _client_options(TransferPolicy(retries=3, backoff=0.5))["retry_policy"]
+    assert [retry.get_backoff_time({"count": n}) for n in range(3)] == [0.5, 1.0, 2.0]
+    assert retry.total_retries == 3

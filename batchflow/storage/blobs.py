@@ -6,6 +6,7 @@ without container resource files or output files never pays for it (~0.4 s to im
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -119,20 +120,30 @@ def shown_url(url: str) -> str:
 
 
 def _client_options(policy: TransferPolicy) -> dict[str, Any]:
-    from azure.storage.blob import ExponentialRetry
-
-    # The SDK annotates the backoff as int but computes with it as a number of seconds.
-    retry: dict[str, Any] = {
-        "initial_backoff": policy.backoff,
-        "increment_base": 2,
-        "retry_total": policy.retries,
-        "random_jitter_range": 0,
-    }
     return {
-        "retry_policy": ExponentialRetry(**retry),
+        "retry_policy": _doubling_retry()(
+            policy.backoff, retry_total=policy.retries, random_jitter_range=0
+        ),
         "connection_timeout": policy.timeout,
         "read_timeout": policy.timeout,
     }
+
+
+@functools.cache
+def _doubling_retry() -> type[Any]:
+    """The storage SDK's retry policy with the same back-off as plain URLs: `backoff`
+    seconds, doubled for each further retry (the SDK's own adds `3 ** n`)."""
+    from azure.storage.blob import ExponentialRetry
+
+    class DoublingRetry(ExponentialRetry):
+        def __init__(self, backoff: float, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.backoff = backoff
+
+        def get_backoff_time(self, settings: dict[str, Any]) -> float:
+            return float(self.backoff * 2 ** settings["count"])
+
+    return DoublingRetry
 
 
 class ContainerClients:
