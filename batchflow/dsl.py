@@ -39,23 +39,19 @@ __all__ = ["After", "Job", "Task", "TaskGroup"]
 DurationLike: TypeAlias = str | timedelta | int | float
 
 
+_FIELDS = ("id", "command_line", "dep_ids", "dep_ranges", "spec", "inputs", "outputs", "line")
+
+
 class Task:
     """One task of a job: an id, a command line, its dependencies and other wire fields.
 
     Create tasks with `Job.task` or `Job.map`; pass them to `after=` of later tasks.
+    A task of a job is a light handle on the job's task table (a row number), so a job
+    of a million tasks holds a few lists, not a million objects; attributes read and
+    write that row. `Task(...)` made by hand holds its own values until `Job.add`.
     """
 
-    __slots__ = (
-        "command_line",
-        "dep_ids",
-        "dep_ranges",
-        "id",
-        "inputs",
-        "line",
-        "outputs",
-        "seq",
-        "spec",
-    )
+    __slots__ = ("_job", "_own", "seq")
 
     def __init__(
         self,
@@ -69,39 +65,158 @@ class Task:
         seq: int = 0,
         line: int | None = None,
     ) -> None:
-        self.id = id
-        self.command_line = command_line
-        self.dep_ids = dep_ids
-        self.dep_ranges = dep_ranges
-        #: Wire fields other than id, commandLine and dependsOn (may be shared by a map).
-        self.spec = spec
-        #: Local files to stage into the working directory (batchflow, not Batch).
-        self.inputs = inputs
-        #: Glob patterns to collect from the working directory (batchflow, not Batch).
-        self.outputs = outputs
+        self._job: Job | None = None
+        self._own: list[Any] | None = [
+            id,
+            command_line,
+            dep_ids,
+            dep_ranges,
+            spec,
+            inputs,
+            outputs,
+            line,
+        ]
         self.seq = seq
-        self.line = line
+
+    @classmethod
+    def _row(cls, job: Job, seq: int) -> Task:
+        task = cls.__new__(cls)
+        task._job = job
+        task._own = None
+        task.seq = seq
+        return task
+
+    def _column(self, index: int) -> list[Any]:
+        job = self._job
+        assert job is not None
+        return job._columns[index]
+
+    def _get(self, index: int) -> Any:
+        own = self._own
+        if own is not None:
+            return own[index]
+        return self._column(index)[self.seq]
+
+    def _set(self, index: int, value: Any) -> None:
+        own = self._own
+        if own is not None:
+            own[index] = value
+        else:
+            self._column(index)[self.seq] = value
+
+    @property
+    def id(self) -> str:
+        """The task id (1 to 64 letters, digits, '-' and '_')."""
+        return self._get(0)  # type: ignore[no-any-return]
+
+    @property
+    def command_line(self) -> str:
+        """The program and its arguments; run without a shell, as Batch does."""
+        return self._get(1)  # type: ignore[no-any-return]
+
+    @property
+    def dep_ids(self) -> tuple[str, ...]:
+        """Ids of the tasks this one waits for (dependsOn.taskIds)."""
+        return self._get(2)  # type: ignore[no-any-return]
+
+    @dep_ids.setter
+    def dep_ids(self, value: tuple[str, ...]) -> None:
+        self._set(2, tuple(value))
+
+    @property
+    def dep_ranges(self) -> tuple[tuple[int, int], ...]:
+        """(start, end) ranges of numeric ids this task waits for (dependsOn.taskIdRanges)."""
+        return self._get(3)  # type: ignore[no-any-return]
+
+    @property
+    def spec(self) -> dict[str, Any] | None:
+        """Wire fields other than id, commandLine and dependsOn (may be shared by a map)."""
+        return self._get(4)  # type: ignore[no-any-return]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Local files to stage into the working directory (batchflow, not Batch)."""
+        return self._get(5)  # type: ignore[no-any-return]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Glob patterns to collect from the working directory (batchflow, not Batch)."""
+        return self._get(6)  # type: ignore[no-any-return]
+
+    @property
+    def line(self) -> int | None:
+        """The line of the flow file that defined the task, when known."""
+        return self._get(7)  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Task):
+            return NotImplemented
+        if self._own is not None or other._own is not None:
+            return self is other
+        return self._job is other._job and self.seq == other.seq
+
+    def __hash__(self) -> int:
+        if self._own is not None:
+            return id(self)
+        return hash((id(self._job), self.seq))
 
     def __repr__(self) -> str:
         return f"Task({self.id!r}, {self.command_line!r})"
 
     def to_wire(self) -> dict[str, Any]:
         """The task as the Add Task API takes it (camelCase keys)."""
-        wire: dict[str, Any] = {"id": self.id, "commandLine": self.command_line}
-        if self.spec:
-            wire.update(self.spec)
-        if self.dep_ids or self.dep_ranges:
-            depends: dict[str, Any] = {}
-            if self.dep_ids:
-                depends["taskIds"] = list(self.dep_ids)
-            if self.dep_ranges:
-                depends["taskIdRanges"] = [{"start": s, "end": e} for s, e in self.dep_ranges]
-            wire["dependsOn"] = depends
-        return wire
+        return _wire(self.id, self.command_line, self.dep_ids, self.dep_ranges, self.spec)
 
     def model(self) -> model.TaskSpec:
         """The full, validated pydantic model of this task."""
         return model.TaskSpec.model_validate(self.to_wire())
+
+
+def _wire(
+    task_id: str,
+    command_line: str,
+    dep_ids: tuple[str, ...],
+    dep_ranges: tuple[tuple[int, int], ...],
+    spec: dict[str, Any] | None,
+) -> dict[str, Any]:
+    wire: dict[str, Any] = {"id": task_id, "commandLine": command_line}
+    if spec:
+        wire.update(spec)
+    if dep_ids or dep_ranges:
+        depends: dict[str, Any] = {}
+        if dep_ids:
+            depends["taskIds"] = list(dep_ids)
+        if dep_ranges:
+            depends["taskIdRanges"] = [{"start": s, "end": e} for s, e in dep_ranges]
+        wire["dependsOn"] = depends
+    return wire
+
+
+class _TaskList(Sequence[Task]):
+    """`Job.tasks`: the job's task table seen as Task handles, in definition order."""
+
+    __slots__ = ("_job",)
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+
+    def __len__(self) -> int:
+        return len(self._job._ids)
+
+    def __getitem__(self, index: Any) -> Any:
+        size = len(self._job._ids)
+        if isinstance(index, slice):
+            return [Task._row(self._job, i) for i in range(*index.indices(size))]
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("task index out of range")
+        return Task._row(self._job, index)
+
+    def __iter__(self) -> Iterator[Task]:
+        job = self._job
+        row = Task._row
+        return (row(job, i) for i in range(len(job._ids)))
 
 
 class TaskGroup(Sequence[Task]):
@@ -268,9 +383,22 @@ class Job:
         self.line = line
         #: The file the job was defined in, set by the loader.
         self.source: str | None = None
-        self._tasks: list[Task] = []
-        self._by_key: dict[str, Task] = {}
+        # The task table: one list per field, a row per task (see Task).
+        self._columns: list[list[Any]] = [[] for _ in _FIELDS]
+        (
+            self._ids,
+            self._commands,
+            self._dep_ids,
+            self._dep_ranges,
+            self._specs,
+            self._inputs,
+            self._outputs,
+            self._lines,
+        ) = self._columns
+        #: Lowercased id -> row, as Batch compares ids case-insensitively.
+        self._by_key: dict[str, int] = {}
         self._groups: list[TaskGroup] = []
+        self._view = _TaskList(self)
 
     @classmethod
     def from_spec(cls, spec: model.JobSpec, *, line: int | None = None) -> Job:
@@ -284,7 +412,7 @@ class Job:
     @property
     def tasks(self) -> Sequence[Task]:
         """The tasks in the order they were defined."""
-        return self._tasks
+        return self._view
 
     @property
     def groups(self) -> Sequence[TaskGroup]:
@@ -292,45 +420,59 @@ class Job:
         return self._groups
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._ids)
 
     def __iter__(self) -> Iterator[Task]:
-        return iter(self._tasks)
+        return iter(self._view)
 
     def __repr__(self) -> str:
-        return f"Job({self.id!r}, {len(self._tasks)} tasks)"
+        return f"Job({self.id!r}, {len(self._ids)} tasks)"
 
     def get(self, task_id: str) -> Task | None:
         """The task with this id (compared case-insensitively, as Batch does), or None."""
-        return self._by_key.get(task_id.lower())
+        seq = self._by_key.get(task_id.lower())
+        return None if seq is None else Task._row(self, seq)
 
     @property
     def uses_task_dependencies(self) -> bool:
         """Whether the job's tasks may depend on each other (explicit, or any `after=`)."""
         if self.spec.uses_task_dependencies is not None:
             return self.spec.uses_task_dependencies
-        return any(t.dep_ids or t.dep_ranges for t in self._tasks) or any(
-            t.spec and "exitConditions" in t.spec for t in self._tasks
+        return (
+            any(self._dep_ids)
+            or any(self._dep_ranges)
+            or any(spec and "exitConditions" in spec for spec in self._specs)
         )
 
     # -- defining --------------------------------------------------------------------
 
     def add(self, task: Task) -> Task:
-        """Add a ready-made task (duplicate ids raise, compared case-insensitively)."""
-        key = task.id.lower()
+        """Add a ready-made task (duplicate ids raise, compared case-insensitively).
+
+        The task becomes a row of this job; the handle passed in now refers to it.
+        """
+        if task._own is not None:
+            values = list(task._own)
+        else:
+            assert task._job is not None
+            values = [column[task.seq] for column in task._job._columns]
+        task_id = values[0]
+        key = task_id.lower()
         if key in self._by_key:
-            other = self._by_key[key]
-            same = "the same id" if other.id == task.id else f"'{other.id}' (ids ignore case)"
+            other = self._ids[self._by_key[key]]
+            same = "the same id" if other == task_id else f"'{other}' (ids ignore case)"
             raise DuplicateTaskError(
                 f"a task with {same} is already in the job",
                 job_id=self.id,
-                task_id=task.id,
+                task_id=task_id,
                 field="id",
-                line=task.line,
+                line=values[7],
             )
-        task.seq = len(self._tasks)
-        self._tasks.append(task)
-        self._by_key[key] = task
+        seq = len(self._ids)
+        for column, value in zip(self._columns, values, strict=True):
+            column.append(value)
+        self._by_key[key] = seq
+        task._job, task._own, task.seq = self, None, seq
         return task
 
     def _resolve_after(
@@ -342,13 +484,12 @@ class Job:
             after = (after,)
         if type(after) is list or type(after) is tuple:
             # The common case, kept cheap: tasks of this job, checked by position.
-            tasks = self._tasks
-            count = len(tasks)
+            ids_column = self._ids
             direct: list[str] = []
             for t in after:
-                if type(t) is not Task or t.seq >= count or tasks[t.seq] is not t:
+                if type(t) is not Task or t._job is not self:
                     break
-                direct.append(t.id)
+                direct.append(ids_column[t.seq])
             else:
                 return tuple(direct), ()
         if isinstance(after, str | TaskGroup):
@@ -369,11 +510,10 @@ class Job:
                 else:
                     ids.extend(t.id for t in item)
             elif isinstance(item, str):
-                known = self._by_key.get(item.lower())
+                known = self.get(item)
                 if known is None:
                     raise UnknownTaskError(
-                        f"'{item}' is not in job '{self.id}'"
-                        + _suggest(item, (t.id for t in self._tasks)),
+                        f"'{item}' is not in job '{self.id}'" + _suggest(item, self._ids),
                         job_id=self.id,
                         task_id=task_id,
                         field="after",
@@ -390,8 +530,7 @@ class Job:
         for dep in ids:
             if dep.lower() not in self._by_key:
                 raise UnknownTaskError(
-                    f"'{dep}' is not in job '{self.id}'"
-                    + _suggest(dep, (t.id for t in self._tasks)),
+                    f"'{dep}' is not in job '{self.id}'" + _suggest(dep, self._ids),
                     job_id=self.id,
                     task_id=task_id,
                     field="after",
@@ -402,8 +541,8 @@ class Job:
         """True if no task outside the group has a numeric id inside `span`."""
         start, end = span
         count = 0
-        for task in self._tasks:
-            if task.id.isdigit() and start <= int(task.id) <= end:
+        for task_id in self._ids:
+            if task_id.isdigit() and start <= int(task_id) <= end:
                 count += 1
         return count == size
 
@@ -487,24 +626,20 @@ class Job:
             dep_ranges: tuple[tuple[int, int], ...] = ()
         else:
             dep_ids, dep_ranges = self._resolve_after(after, id)
-        task = Task(
-            id,
-            command_line,
-            dep_ids,
-            dep_ranges,
-            _spec or None,
-            tuple(inputs) if inputs else (),
-            tuple(outputs) if outputs else (),
-            0,
-            line,
-        )
         key = id.lower()
-        if key in self._by_key:
-            return self.add(task)  # raises DuplicateTaskError with the details
-        task.seq = len(self._tasks)
-        self._tasks.append(task)
-        self._by_key[key] = task
-        return task
+        if key in self._by_key:  # let add() raise DuplicateTaskError with the details
+            return self.add(Task(id, command_line, line=line))
+        seq = len(self._ids)
+        self._ids.append(id)
+        self._commands.append(command_line)
+        self._dep_ids.append(dep_ids)
+        self._dep_ranges.append(dep_ranges)
+        self._specs.append(_spec or None)
+        self._inputs.append(tuple(inputs) if inputs else ())
+        self._outputs.append(tuple(outputs) if outputs else ())
+        self._lines.append(line)
+        self._by_key[key] = seq
+        return Task._row(self, seq)
 
     def _task_spec(self, task_id: str, line: int | None, **options: Any) -> dict[str, Any]:
         """Wire fields of a task from DSL keyword arguments, validated."""
@@ -644,5 +779,15 @@ class Job:
         if self.spec.uses_task_dependencies is None and self.uses_task_dependencies:
             wire["usesTaskDependencies"] = True
         if with_tasks:
-            wire["tasks"] = [t.to_wire() for t in self._tasks]
+            wire["tasks"] = [
+                _wire(*row)
+                for row in zip(
+                    self._ids,
+                    self._commands,
+                    self._dep_ids,
+                    self._dep_ranges,
+                    self._specs,
+                    strict=True,
+                )
+            ]
         return wire

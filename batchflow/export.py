@@ -10,7 +10,7 @@ import json
 from typing import Any, TextIO
 
 from batchflow._gc import gc_paused
-from batchflow.dsl import Job, Task
+from batchflow.dsl import Job, _wire
 
 __all__ = ["write_job"]
 
@@ -33,32 +33,39 @@ _dumps = _make_dumps()
 
 
 def _write_tasks(job: Job, out: TextIO, indent: str) -> None:
-    tasks = job.tasks
-    if not tasks:
+    rows = list(
+        zip(job._ids, job._commands, job._dep_ids, job._dep_ranges, job._specs, strict=True)
+    )
+    if not rows:
         out.write("[]")
         return
     out.write("[\n")
     sep = ",\n" + indent
     with gc_paused():
-        for start in range(0, len(tasks), _CHUNK):
-            chunk = tasks[start : start + _CHUNK]
+        for start in range(0, len(rows), _CHUNK):
             if start:
                 out.write(",\n")
-            out.write(indent + sep.join([_task_json(t) for t in chunk]))
+            out.write(indent + sep.join([_task_json(*row) for row in rows[start : start + _CHUNK]]))
     out.write("\n" + indent[:-2] + "]")
 
 
 _quote = json.encoder.encode_basestring
 
 
-def _task_json(task: Task) -> str:
+def _task_json(
+    task_id: str,
+    command: str,
+    dep_ids: tuple[str, ...],
+    dep_ranges: tuple[tuple[int, int], ...],
+    spec: dict[str, Any] | None,
+) -> str:
     """A task's JSON; the usual shape (id, command, ids) is written without a dict."""
-    if task.spec or task.dep_ranges:
-        return str(_dumps(task.to_wire()))
-    head = '{"id": ' + _quote(task.id) + ', "commandLine": ' + _quote(task.command_line)
-    if not task.dep_ids:
+    if spec or dep_ranges:
+        return str(_dumps(_wire(task_id, command, dep_ids, dep_ranges, spec)))
+    head = '{"id": ' + _quote(task_id) + ', "commandLine": ' + _quote(command)
+    if not dep_ids:
         return head + "}"
-    return head + ', "dependsOn": {"taskIds": [' + ", ".join(map(_quote, task.dep_ids)) + "]}}"
+    return head + ', "dependsOn": {"taskIds": [' + ", ".join(map(_quote, dep_ids)) + "]}}"
 
 
 def write_job(job: Job, out: TextIO, *, tasks_only: bool = False, with_tasks: bool = True) -> None:

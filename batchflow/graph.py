@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from batchflow.dsl import Job, Task
+from batchflow.dsl import Job
 
 __all__ = ["Graph", "render"]
 
@@ -40,8 +40,7 @@ class Graph:
     @classmethod
     def of(cls, job: Job) -> Graph:
         """Resolve every dependency of `job`."""
-        tasks = job.tasks
-        by_key = job._by_key  # lowercased id -> task; a task's position is its seq
+        by_key = job._by_key  # lowercased id -> row
         numeric: list[tuple[int, int]] | None = None
         keys: list[int] = []
         deps: list[tuple[int, ...]] = []
@@ -50,14 +49,13 @@ class Graph:
         empty: tuple[int, ...] = ()
         get = by_key.get
         ordered = True  # does every task depend only on tasks defined before it?
-        for pos, task in enumerate(tasks):
-            ids, ranges = task.dep_ids, task.dep_ranges
+        for pos, (ids, ranges) in enumerate(zip(job._dep_ids, job._dep_ranges, strict=True)):
             if not ranges:
                 if not ids:
                     deps.append(empty)
                     continue
                 try:  # the common case: lowercase ids, spelled as defined
-                    found_now = tuple([by_key[dep].seq for dep in ids])
+                    found_now = tuple([by_key[dep] for dep in ids])
                 except KeyError:
                     pass
                 else:
@@ -67,14 +65,16 @@ class Graph:
                     continue
             found: list[int] = []
             for n, dep in enumerate(ids):
-                hit = get(dep) or get(dep.lower())
+                hit = get(dep)
+                if hit is None:
+                    hit = get(dep.lower())
                 if hit is None:
                     unknown.append((pos, f"dependsOn.taskIds[{n}]", dep))
                 else:
-                    found.append(hit.seq)
+                    found.append(hit)
             for n, (start, end) in enumerate(ranges):
                 if numeric is None:
-                    numeric = _numeric_index(tasks)
+                    numeric = _numeric_index(job._ids)
                     keys = [k for k, _ in numeric]
                 lo, hi = bisect_left(keys, start), bisect_right(keys, end)
                 members = numeric[lo:hi]
@@ -148,13 +148,12 @@ class Graph:
         return order
 
 
-def _numeric_index(tasks: Sequence[Task]) -> list[tuple[int, int]]:
+def _numeric_index(ids: Sequence[str]) -> list[tuple[int, int]]:
     """(integer value, position) of every task whose id is an integer, sorted."""
     out = []
-    for task in tasks:
-        text = task.id
+    for pos, text in enumerate(ids):
         if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
-            out.append((int(text), task.seq))
+            out.append((int(text), pos))
     out.sort()
     return out
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from batchflow import model
 from batchflow._gc import gc_paused
-from batchflow.dsl import Job, Task
+from batchflow.dsl import Job
 from batchflow.exceptions import FlowInvalid
 from batchflow.graph import Graph
 from batchflow.redact import redact
@@ -160,34 +160,24 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
     errors: list[Problem] = []
     warnings: list[Problem] = []
     jid = job.id
+    ids, lines = job._ids, job._lines
 
-    def error(code: str, message: str, task: Task | None = None, field: str | None = None) -> None:
-        errors.append(
-            Problem(
-                "error",
-                code,
-                message,
-                jid,
-                task.id if task else None,
-                field,
-                file,
-                task.line if task else job.line,
-            )
-        )
+    def problem(
+        severity: Literal["error", "warning"],
+        code: str,
+        message: str,
+        pos: int | None,
+        field: str | None,
+    ) -> Problem:
+        task_id = ids[pos] if pos is not None else None
+        line = lines[pos] if pos is not None else job.line
+        return Problem(severity, code, message, jid, task_id, field, file, line)
 
-    def warn(code: str, message: str, task: Task | None = None, field: str | None = None) -> None:
-        warnings.append(
-            Problem(
-                "warning",
-                code,
-                message,
-                jid,
-                task.id if task else None,
-                field,
-                file,
-                task.line if task else job.line,
-            )
-        )
+    def error(code: str, message: str, pos: int | None = None, field: str | None = None) -> None:
+        errors.append(problem("error", code, message, pos, field))
+
+    def warn(code: str, message: str, pos: int | None = None, field: str | None = None) -> None:
+        warnings.append(problem("warning", code, message, pos, field))
 
     spec = job.spec
     reserved = {}
@@ -198,51 +188,52 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
     if spec.job_manager_task is not None:
         reserved[spec.job_manager_task.id.lower()] = "jobManagerTask"
 
-    seen: dict[str, Task] = {}
-    no_wall_clock: list[Task] = []
-    retries_no_wall: list[Task] = []
-    job_actions: list[Task] = []
-    dependency_actions: list[Task] = []
+    seen: dict[str, int] = {}
+    no_wall_clock: list[int] = []
+    retries_no_wall: list[int] = []
+    job_actions: list[int] = []
+    dependency_actions: list[int] = []
     has_deps = False
     job_retries = spec.constraints.max_task_retry_count if spec.constraints else None
     fullmatch = _ID.fullmatch
     # Job.add refuses duplicates, so its index has one key per task unless one slipped by.
-    duplicates_possible = len(job._by_key) != len(job.tasks)
+    duplicates_possible = len(job._by_key) != len(ids)
     lookup_keys = duplicates_possible or bool(reserved)
-    for task in job.tasks:
-        tid = task.id
+    rows = zip(
+        ids, job._commands, job._dep_ids, job._dep_ranges, job._specs, job._inputs, strict=True
+    )
+    for pos, (tid, command, dep_ids, dep_ranges, spec_, inputs) in enumerate(rows):
         if not fullmatch(tid):
             try:
                 model.check_id(tid)
             except ValueError as exc:
-                error("invalid-id", str(exc), task, "id")
+                error("invalid-id", str(exc), pos, "id")
         key = tid.lower() if lookup_keys else ""
         if duplicates_possible:
             if key in seen:
-                other = seen[key]
+                other = ids[seen[key]]
                 error(
                     "duplicate-id",
-                    f"another task has the id '{other.id}' (ids ignore case)",
-                    task,
+                    f"another task has the id '{other}' (ids ignore case)",
+                    pos,
                     "id",
                 )
             else:
-                seen[key] = task
+                seen[key] = pos
         if reserved and key in reserved:
-            error("reserved-id", f"the job's {reserved[key]} already uses this id", task, "id")
-        if not task.command_line:
-            error("missing", "commandLine is required", task, "commandLine")
-        if task.dep_ids or task.dep_ranges:
+            error("reserved-id", f"the job's {reserved[key]} already uses this id", pos, "id")
+        if not command:
+            error("missing", "commandLine is required", pos, "commandLine")
+        if dep_ids or dep_ranges:
             has_deps = True
-            if len(task.dep_ids) > 999 and sum(map(len, task.dep_ids)) > TASK_IDS_CHAR_LIMIT:
+            if len(dep_ids) > 999 and sum(map(len, dep_ids)) > TASK_IDS_CHAR_LIMIT:
                 error(
                     "TaskDependencyListTooLong",
                     f"the ids add up to more than {TASK_IDS_CHAR_LIMIT:,} characters; "
                     "name numeric tasks and use taskIdRanges",
-                    task,
+                    pos,
                     "dependsOn.taskIds",
                 )
-        spec_ = task.spec
         wall = retries = None
         if spec_:
             constraints = spec_.get("constraints")
@@ -251,58 +242,63 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
                 retries = constraints.get("maxTaskRetryCount")
             conditions = spec_.get("exitConditions")
             if conditions:
-                _exit_actions(conditions, task, job_actions, dependency_actions)
+                has_job_action, has_dependency_action = _exit_actions(conditions)
+                if has_job_action:
+                    job_actions.append(pos)
+                if has_dependency_action:
+                    dependency_actions.append(pos)
             for n, out in enumerate(spec_.get("outputFiles") or ()):
-                _check_output_file(out, n, task, warn)
-        _check_scripts(task, warn)
+                _check_output_file(out, n, pos, warn)
+        if "." in command:
+            _check_scripts(pos, command, spec_, inputs, warn)
         if wall is None:
-            no_wall_clock.append(task)
+            no_wall_clock.append(pos)
             if (retries if retries is not None else job_retries or 0) != 0:
-                retries_no_wall.append(task)
+                retries_no_wall.append(pos)
 
     graph = Graph.of(job)
-    tasks = job.tasks
     for pos, field, name in graph.unknown:
-        task = tasks[pos]
-        if name.lower() == task.id.lower():
-            error("self-dependency", "a task cannot depend on itself", task, field)
+        if name.lower() == ids[pos].lower():
+            error("self-dependency", "a task cannot depend on itself", pos, field)
             continue
-        close = difflib.get_close_matches(name, [t.id for t in tasks], n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name, ids, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         error(
             "unknown-dependency",
             f"depends on '{name}', which is not in job '{jid}'{hint}",
-            task,
+            pos,
             field,
         )
     for pos, n, start, end, missing in graph.incomplete_ranges:
-        task = tasks[pos]
         what = "no task exists" if missing == end - start + 1 else f"{missing:,} ids do not exist"
         error(
             "unknown-dependency",
             f"range {start}..{end}: {what} in this range in "
             f"job '{jid}'; ranges match tasks whose id is a number ('7' or '007', not 'frame-7'), "
             "and the task would wait for the missing ones forever",
-            task,
+            pos,
             f"dependsOn.taskIdRanges[{n}]",
         )
-    for pos, ds in enumerate(graph.deps):
-        if pos in ds:
-            task = tasks[pos]
-            key = task.id.lower()
-            where = next(
-                (f"dependsOn.taskIds[{n}]" for n, d in enumerate(task.dep_ids) if d.lower() == key),
-                "dependsOn.taskIdRanges",
-            )
-            error("self-dependency", "a task cannot depend on itself", task, where)
     if not graph.ordered:
+        for pos, ds in enumerate(graph.deps):
+            if pos in ds:
+                key = ids[pos].lower()
+                where = next(
+                    (
+                        f"dependsOn.taskIds[{n}]"
+                        for n, d in enumerate(job._dep_ids[pos])
+                        if d.lower() == key
+                    ),
+                    "dependsOn.taskIdRanges",
+                )
+                error("self-dependency", "a task cannot depend on itself", pos, where)
         cycle = graph._longer_cycle()
         if cycle:
-            names = " -> ".join(tasks[i].id for i in cycle)
+            names = " -> ".join(ids[i] for i in cycle)
             error(
                 "cycle",
                 f"dependencies form a cycle: {names} (each waits for the one before it)",
-                tasks[cycle[0]],
+                cycle[0],
                 "dependsOn",
             )
 
@@ -331,10 +327,11 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             "exitConditions",
         )
 
-    if no_wall_clock and len(job.tasks):
+    total = len(ids)
+    if no_wall_clock:
         warn(
             "no-wall-clock",
-            f"{_count(no_wall_clock, len(job.tasks))} no maxWallClockTime; a hung task holds its "
+            f"{_count(no_wall_clock, total)} no maxWallClockTime; a hung task holds its "
             "slot forever (set wall_clock= or constraints.maxWallClockTime)",
             no_wall_clock[0],
             "constraints.maxWallClockTime",
@@ -342,7 +339,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
     if retries_no_wall:
         warn(
             "retries-without-wall-clock",
-            f"{_count(retries_no_wall, len(job.tasks))} retries but no maxWallClockTime; a hang "
+            f"{_count(retries_no_wall, total)} retries but no maxWallClockTime; a hang "
             "is never retried",
             retries_no_wall[0],
             "constraints.maxWallClockTime",
@@ -386,29 +383,28 @@ def _fold(warnings: list[Problem], keep: int = 3) -> list[Problem]:
     return out
 
 
-def _count(tasks: list[Task], total: int) -> str:
-    if len(tasks) == 1:
+def _count(positions: list[int], total: int) -> str:
+    if len(positions) == 1:
         return "this task has"
-    if len(tasks) == total:
+    if len(positions) == total:
         return f"all {total:,} tasks have"
-    return f"{len(tasks):,} of {total:,} tasks (this one first) have"
+    return f"{len(positions):,} of {total:,} tasks (this one first) have"
 
 
-def _exit_actions(
-    conditions: dict[str, Any], task: Task, job_actions: list[Task], dependency_actions: list[Task]
-) -> None:
+def _exit_actions(conditions: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether exit conditions set any jobAction, and any dependencyAction."""
     options = [c.get("exitOptions") or {} for c in conditions.get("exitCodes") or ()]
     options += [c.get("exitOptions") or {} for c in conditions.get("exitCodeRanges") or ()]
     options += [
         conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError", "default")
     ]
-    if any(o.get("jobAction") is not None for o in options):
-        job_actions.append(task)
-    if any(o.get("dependencyAction") is not None for o in options):
-        dependency_actions.append(task)
+    return (
+        any(o.get("jobAction") is not None for o in options),
+        any(o.get("dependencyAction") is not None for o in options),
+    )
 
 
-def _check_output_file(out: dict[str, Any], n: int, task: Task, warn: Any) -> None:
+def _check_output_file(out: dict[str, Any], n: int, pos: int, warn: Any) -> None:
     pattern = out.get("filePattern", "")
     field = f"outputFiles[{n}]"
     name = pattern.replace("\\", "/")
@@ -418,7 +414,7 @@ def _check_output_file(out: dict[str, Any], n: int, task: Task, warn: Any) -> No
             f"filePattern '{pattern}' is matched in the working directory, but Batch writes "
             f"{'it' if name in _TASK_DIR_FILES else 'stdout.txt and stderr.txt'} to the task "
             f"directory above it (did you mean '../{name}'?)",
-            task,
+            pos,
             f"{field}.filePattern",
         )
     container = (out.get("destination") or {}).get("container") or {}
@@ -428,17 +424,17 @@ def _check_output_file(out: dict[str, Any], n: int, task: Task, warn: Any) -> No
             "no-write-credential",
             "containerUrl has no SAS signature (sig=) and there is no identityReference; "
             "the upload will be refused",
-            task,
+            pos,
             f"{field}.destination.container.containerUrl",
         )
 
 
-def _staged_names(task: Task) -> tuple[set[str], bool]:
+def _staged_names(spec: dict[str, Any] | None, inputs: tuple[str, ...]) -> tuple[set[str], bool]:
     """File paths a task's resource files and inputs put in its working dir; True if unknown."""
-    names = {posixpath.normpath(p) for p in task.inputs}
-    names |= {posixpath.basename(p) for p in task.inputs}
+    names = {posixpath.normpath(p) for p in inputs}
+    names |= {posixpath.basename(p) for p in inputs}
     opaque = False
-    for resource in (task.spec or {}).get("resourceFiles") or ():
+    for resource in (spec or {}).get("resourceFiles") or ():
         if resource.get("httpUrl"):
             names.add(posixpath.normpath(resource.get("filePath", "")))
         else:
@@ -446,26 +442,26 @@ def _staged_names(task: Task) -> tuple[set[str], bool]:
     return names, opaque
 
 
-def _check_scripts(task: Task, warn: Any) -> None:
-    if "." not in task.command_line:
-        return
-    names, opaque = _staged_names(task)
+def _check_scripts(
+    pos: int, command: str, spec: dict[str, Any] | None, inputs: tuple[str, ...], warn: Any
+) -> None:
+    names, opaque = _staged_names(spec, inputs)
     if opaque:
         return
-    for match in _SCRIPT.finditer(task.command_line):
+    for match in _SCRIPT.finditer(command):
         script = match.group(1)
         start = match.start(1)
-        before = task.command_line[max(0, start - 1) : start]
+        before = command[max(0, start - 1) : start]
         if before in ("/", "$") or posixpath.normpath(script) in names:
             continue
-        if re.search(rf"(?:-O|-o|>|wget|curl)\s*\S*{re.escape(script)}", task.command_line[:start]):
+        if re.search(rf"(?:-O|-o|>|wget|curl)\s*\S*{re.escape(script)}", command[:start]):
             continue
         warn(
             "missing-script",
             f"commandLine runs '{script}' from the task's working directory, but no "
             "resourceFile or input puts it there (each task starts in an empty directory; "
             "add a resource file, or inputs=[...] in Python)",
-            task,
+            pos,
             "commandLine",
         )
         return
@@ -473,33 +469,32 @@ def _check_scripts(task: Task, warn: Any) -> None:
 
 def _check_handoff(job: Job, graph: Graph, warn: Any) -> None:
     """Warn when a task waits for a parent whose files it can never see."""
-    tasks = job.tasks
+    ids, commands, specs, inputs = job._ids, job._commands, job._specs, job._inputs
     shared = "AZ_BATCH_NODE_SHARED_DIR"
     search = _WRITES_FILES.search
     # Parents that leave files in their own working directory and hand nothing over.
     strands = {
         pos
-        for pos, task in enumerate(tasks)
-        if search(task.command_line)
-        and shared not in task.command_line
-        and not task.outputs
-        and not (task.spec or {}).get("outputFiles")
+        for pos, command in enumerate(commands)
+        if search(command)
+        and shared not in command
+        and not job._outputs[pos]
+        and not (specs[pos] or {}).get("outputFiles")
     }
     if not strands:
         return
     for pos, ds in enumerate(graph.deps):
         if not ds or strands.isdisjoint(ds):
             continue
-        child = tasks[pos]
-        if child.inputs or (child.spec or {}).get("resourceFiles") or shared in child.command_line:
+        if inputs[pos] or (specs[pos] or {}).get("resourceFiles") or shared in commands[pos]:
             continue
-        parent = tasks[next(d for d in ds if d in strands)]
+        parent = ids[next(d for d in ds if d in strands)]
         warn(
             "no-handoff",
-            f"waits for '{parent.id}', but each task has its own working directory and "
-            f"'{parent.id}' uploads no outputFiles, so this task cannot see its files "
+            f"waits for '{parent}', but each task has its own working directory and "
+            f"'{parent}' uploads no outputFiles, so this task cannot see its files "
             "(upload them and add resourceFiles, or use $AZ_BATCH_NODE_SHARED_DIR)",
-            child,
+            pos,
             "dependsOn",
         )
 
