@@ -23,15 +23,16 @@ download = job.task(
 )
 process = job.task(
     "process-data",
-    "python3 process.py --input $AZ_BATCH_NODE_SHARED_DIR/dataset.txt"
-    " --output $AZ_BATCH_NODE_SHARED_DIR/processed.csv",
+    # No shell runs a command line (as on Batch), so $VARS need one: bash -c '...'.
+    "/bin/bash -c 'python3 process.py --input $AZ_BATCH_NODE_SHARED_DIR/dataset.txt"
+    " --output $AZ_BATCH_NODE_SHARED_DIR/processed.csv'",
     after=download,
     inputs=["files/process.py"],
     wall_clock="10m",
 )
 report = job.task(
     "generate-report",
-    "python3 report.py $AZ_BATCH_NODE_SHARED_DIR/processed.csv",
+    "/bin/bash -c 'python3 report.py $AZ_BATCH_NODE_SHARED_DIR/processed.csv'",
     after=process,
     inputs=["files/report.py"],
     outputs=["report.txt"],

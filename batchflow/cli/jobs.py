@@ -170,6 +170,9 @@ def tasks(
         if output is OutputFormat.json:
             print_json([_task_json(t) for t in found])
             return
+        if not found:
+            console().print(f"no {state.value + ' ' if state else ''}tasks in job '{job}'")
+            return
         from rich.table import Table
 
         from batchflow.redact import redact
