@@ -573,3 +573,17 @@ def test_container_retries_back_off_like_url_retries() -> None:
     retry = _client_options(TransferPolicy(retries=3, backoff=0.5))["retry_policy"]
     assert [retry.get_backoff_time({"count": n}) for n in range(3)] == [0.5, 1.0, 2.0]
     assert retry.total_retries == 3
+
+
+def test_one_client_per_container_within_a_call(azurite: Azurite, container: str) -> None:
+    from batchflow.storage.blobs import ContainerClients
+
+    auto = AutoStorage(connection_string=azurite.connection_string)
+    clients = ContainerClients(FAST, auto)
+    url = azurite.sas_url(container, "rl")
+    first = clients.by_url(url)
+    assert clients.by_url(url) is first
+    assert clients.by_url(azurite.sas_url(container, "r")) is not first
+    assert clients.by_name(container, auto) is clients.by_name(container, auto)
+    assert [b.name for b in first.list_blobs(name_starts_with="a")] == ["a.txt"]
+    clients.close()

@@ -311,3 +311,35 @@ def test_failures_on_the_wire_are_misc_upload_errors(
     assert (error.code, error.category) == ("FileUploadMiscError", "servererror")
     assert reason in error.message
     assert_secret_free(task_dir, "c2VjcmV0", error)
+
+
+def test_tags_tier_and_other_headers_are_passed_on(task_dir: Path, sink: tuple[Any, str]) -> None:
+    client, url = sink
+    headers = [
+        {"name": "x-ms-tags", "value": "stage=render&frame=7"},
+        {"name": "x-ms-access-tier", "value": "cool"},  # any case
+        {"name": "x-ms-blob-content-md5", "value": "8QvDyUt34da5+YEG2vM1wQ=="},  # md5("x,y")
+    ]
+    upload([output("result.csv", url, "r.csv", headers=headers)], task_dir)
+    blob = client.get_blob_client("r.csv")
+    assert blob.get_blob_tags() == {"stage": "render", "frame": "7"}
+    props = blob.get_blob_properties()
+    assert props.blob_tier == "Cool"
+    assert bytes(props.content_settings.content_md5).hex() == "f10bc3c94b77e1d6b9f98106daf335c1"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"name": "x-ms-blob-content-md5", "value": "not base64!"},
+        {"name": "x-ms-access-tier", "value": "Lukewarm"},
+        {"name": "", "value": "nameless"},
+    ],
+)
+def test_a_bad_upload_header_is_a_user_error(
+    task_dir: Path, sink: tuple[Any, str], header: dict[str, str]
+) -> None:
+    client, url = sink
+    error = upload_fails([output("a.txt", url, headers=[header])], task_dir)
+    assert (error.code, error.category) == ("FileUploadMiscError", "usererror")
+    assert blobs(client) == {}

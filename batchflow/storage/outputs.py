@@ -307,7 +307,7 @@ def _upload_options(headers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         elif lower.startswith("x-ms-meta-"):
             metadata[name[len("x-ms-meta-") :]] = value
         elif lower == "x-ms-access-tier":
-            options["standard_blob_tier"] = value
+            options["standard_blob_tier"] = _tier(value)
         elif lower == "x-ms-tags":
             options["tags"] = dict(parse_qsl(value, keep_blank_values=True))
         elif lower not in _PLAIN_PROPERTIES:
@@ -323,3 +323,14 @@ def _upload_options(headers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if extra:
         options["headers"] = extra
     return options
+
+
+def _tier(value: str) -> Any:
+    """The `StandardBlobTier` named by `value` (any case)."""
+    from azure.storage.blob import StandardBlobTier
+
+    tiers = {tier.value.lower(): tier for tier in StandardBlobTier}
+    if value.lower() not in tiers:
+        names = ", ".join(tier.value for tier in StandardBlobTier)
+        raise ValueError(f"uploadHeaders x-ms-access-tier: '{value}' is not one of {names}")
+    return tiers[value.lower()]
