@@ -126,6 +126,9 @@ def test_matched_files_land_at_batch_blob_names(
     client, url = sink
     upload([output(pattern, url, path)], task_dir)
     assert blobs(client) == expected
+    log = (task_dir / "fileuploadout.txt").read_text()
+    assert log.count("uploaded '") == len(expected)
+    assert "/../" not in log
 
 
 def test_environment_variables_in_patterns(task_dir: Path, sink: tuple[Any, str]) -> None:

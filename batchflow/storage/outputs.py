@@ -127,10 +127,11 @@ class _Log:
         self.info(f"ERROR {record['code']}: {record['message']}")
 
     def shown(self, path: Path) -> str:
+        normal = Path(os.path.normpath(path))
         try:
-            return path.relative_to(self.task_dir).as_posix()
+            return normal.relative_to(os.path.normpath(self.task_dir)).as_posix()
         except ValueError:
-            return str(path)
+            return str(normal)
 
     def close(self) -> None:
         self.out.close()
