@@ -259,11 +259,14 @@ class JobConstraints(WireModel):
     max_task_retry_count: RetryCount | None = None
 
 
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
+
 class TaskIdRange(WireModel):
     """Tasks whose ids are the integers `start`..`end`, inclusive."""
 
-    start: int
-    end: int
+    start: Int32
+    end: Int32
 
     @model_validator(mode="after")
     def _ordered(self) -> TaskIdRange:
