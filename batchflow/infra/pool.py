@@ -193,6 +193,7 @@ def _network_configuration(
         return None  # Batch-managed networking, nothing to configure
     return batch.NetworkConfigurationArgs(
         subnet_id=subnet,
+        dynamic_vnet_assignment_scope=batch.DynamicVNetAssignmentScope.NONE,  # pool, not job
         public_ip_address_configuration=batch.PublicIPAddressConfigurationArgs(
             provision=batch.IPAddressProvisioningType(cfg.public_ip_addresses)
         ),
