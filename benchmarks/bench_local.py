@@ -17,6 +17,7 @@ the engine's start.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -72,12 +73,12 @@ def independent(n: int = 2000) -> None:
         for i in range(n):
             job.task(f"t{i}", "/bin/true")
         engine = run_engine(job, root)
-        xargs = timed(
-            ["xargs", "-P2", "-n1", "/bin/true"], input=("x\n" * n).encode()
-        )
+        xargs = timed(["xargs", "-P2", "-n1", "/bin/true"], input=("x\n" * n).encode())
     print(f"independent: {n:,} /bin/true, 2 slots")
-    print(f"  batchflow {engine:.2f}s  xargs -P2 {xargs:.2f}s  ratio {engine / xargs:.2f}x"
-          "  (target <= 1.5x)")
+    print(
+        f"  batchflow {engine:.2f}s  xargs -P2 {xargs:.2f}s  ratio {engine / xargs:.2f}x"
+        "  (target <= 1.5x)"
+    )
 
 
 def layers(width: int = 100, depth: int = 20) -> None:
@@ -100,7 +101,9 @@ def layers(width: int = 100, depth: int = 20) -> None:
                 )
                 current.append(name)
             previous = current
-        make_lines.insert(0, ".PHONY: " + " ".join(f"l{d}_{i}" for d in range(depth) for i in range(width)))
+        make_lines.insert(
+            0, ".PHONY: " + " ".join(f"l{d}_{i}" for d in range(depth) for i in range(width))
+        )
         (root / "Makefile").write_text("\n".join(make_lines) + "\n")
         (root / "build.ninja").write_text("\n".join(ninja_lines) + "\n")
         engine = run_engine(job, root)
@@ -145,10 +148,10 @@ def big(n: int = 100_000) -> None:
         while engine_pid(StateDir(root / "state")) is not None:
             time.sleep(0.05)
         db = root / "state" / "state.db"
-        subprocess.run(
-            [sys.executable, "-c", f"import sqlite3; sqlite3.connect({str(db)!r}).execute('PRAGMA wal_checkpoint(TRUNCATE)')"],
-            check=True,
-        )
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(str(db))) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = sum(p.stat().st_size for p in db.parent.glob("state.db*"))
     print(f"big: {n:,} /bin/true tasks, 2 slots")
     print(
@@ -161,7 +164,7 @@ def big(n: int = 100_000) -> None:
 def crash(runs: int = 20, n: int = 300) -> None:
     lost = twice = allowed = 0
     rng = random.Random(11)
-    for run in range(runs):
+    for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             out = root / "out"
@@ -181,9 +184,7 @@ def crash(runs: int = 20, n: int = 300) -> None:
             running = {i for i, t in before.items() if t.state == "running"}
             wait(backend, "crash")
             after = {t.id: t for t in backend.tasks("crash")}
-            lost += sum(
-                1 for i, t in before.items() if t.state == "completed" and after[i] != t
-            )
+            lost += sum(1 for i, t in before.items() if t.state == "completed" and after[i] != t)
             lost += sum(1 for t in after.values() if t.result != "success")
             doubles = {p.name for p in out.iterdir() if len(p.read_text().split()) > 1}
             twice += len(doubles)
