@@ -89,6 +89,8 @@ class Plan:
     stack_file: Path
     resources: list[PlannedResource]
     outputs: dict[str, Any]
+    secret_outputs: tuple[str, ...] = ()
+    """Outputs Pulumi would store encrypted; batchflow's contract has none."""
 
     def to_json(self) -> dict[str, Any]:
         """The plan as plain JSON data (`--output json`)."""
@@ -106,6 +108,7 @@ class Plan:
                 for r in self.resources
             ],
             "outputs": self.outputs,
+            "secretOutputs": list(self.secret_outputs),
             "note": f"ids, name suffixes and endpoints come from mocks (subscription "
             f"{MOCK_SUBSCRIPTION}); Azure assigns the real ones",
         }
@@ -194,7 +197,13 @@ def plan_stack(stack: str, project_dir: Path) -> Plan:
         )
         for r in _tree_order(result.resources)
     ]
-    return Plan(stack, settings.stack_file, planned, _plain(result.outputs))
+    return Plan(
+        stack,
+        settings.stack_file,
+        planned,
+        _plain(result.outputs),
+        tuple(sorted(result.secret_outputs)),
+    )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -1,0 +1,141 @@
+"""`batchflow infra plan` through typer's CliRunner: the table, the JSON, and refusals.
+
+Bad settings or files are one line each on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from batchflow.cli.main import app
+from batchflow.infra.environment import STACK_OUTPUTS
+from batchflow.infra.plan import SECRET_PLACEHOLDER, find_project_dir, load_stack_settings
+
+from ..conftest import REPO
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["infra", "plan", *args])
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def project_with(tmp_path: Path, stack: str, text: str) -> Path:
+    """A copy of the Pulumi project with one stack file of our own."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(text)
+    return tmp_path
+
+
+def test_plan_table_lists_resources_settings_and_outputs() -> None:
+    code, out, err = invoke("--stack", "dev", "--project-dir", str(REPO))
+    assert (code, err) == (0, "")
+    assert "stack dev  10 Azure resources" in out
+    for text in (
+        "batch:Pool",
+        "id=render",
+        "minimumTls=TLS1_2",
+        "0-4 spot",
+        "sharedKeyAccess=true",
+    ):
+        assert text in out
+    for output in STACK_OUTPUTS:
+        assert output in out
+
+
+def test_plan_json_is_machine_readable_and_stable() -> None:
+    code, out, err = invoke("--stack", "prod", "--project-dir", str(REPO), "--output", "json")
+    assert (code, err) == (0, "")
+    plan = json.loads(out)
+    assert plan["stack"] == "prod"
+    assert list(plan["outputs"]) == list(STACK_OUTPUTS)
+    assert plan["secretOutputs"] == []
+    pools = [r for r in plan["resources"] if r["type"] == "azure-native:batch:Pool"]
+    (pool,) = pools
+    assert pool["settings"]["publicIPs"] == "NoPublicIPAddresses"
+    assert pool["settings"]["scale"] == "autoscale 0-4 dedicated + 0-32 spot, every PT5M"
+    assert pool["inputs"]["vmSize"] == "Standard_D8s_v5"
+    assert pool["parent"] == "batchflow:azure:Pool::bfprod-pool-render"
+    # the same stack always plans the same way: a CD pipeline can diff it
+    assert invoke("--stack", "prod", "--project-dir", str(REPO), "--output", "json")[1] == out
+
+
+def test_plan_finds_the_project_from_a_subdirectory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO / "stacks")
+    assert find_project_dir(Path.cwd()) == REPO
+    code, out, _ = invoke("-s", "dev", "-O", "json")
+    assert code == 0 and json.loads(out)["stack"] == "dev"
+
+
+def test_one_bad_setting_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
+    project = project_with(
+        tmp_path, "bad", "config:\n  batchflow:pools:\n    render:\n      vmSize: Standard D2s v5\n"
+    )
+    code, out, err = invoke("--stack", "bad", "--project-dir", str(project))
+    assert code == 2 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("error: stack 'bad': batchflow:pools.render.vmSize: ")
+    assert "fix: " in line and "Standard_D2s_v5" in line
+
+
+def test_several_bad_settings_are_one_line_each(tmp_path: Path) -> None:
+    stack = """\
+config:
+  batchflow:natGateway: maybe
+  batchflow:pools:
+    render:
+      autoScale: {maxSpotNodes: 2}
+      targetDedicatedNodes: 1
+      id: render.v2
+"""
+    code, _, err = invoke(
+        "--stack", "bad", "--project-dir", str(project_with(tmp_path, "bad", stack))
+    )
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("error: stack 'bad': batchflow:") for line in lines)
+
+
+def test_missing_stack_file_names_the_known_stacks() -> None:
+    code, out, err = invoke("--stack", "qa", "--project-dir", str(REPO))
+    assert code == 2 and out == ""
+    (line,) = err.splitlines()
+    assert "stack 'qa'" in line and "dev, prod" in line
+
+
+def test_no_project_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke("--stack", "dev")
+    assert code == 2
+    assert "Pulumi.yaml" in err and "--project-dir" in err
+
+
+def test_malformed_stack_yaml_is_exit_2_with_its_line(tmp_path: Path) -> None:
+    project = project_with(tmp_path, "bad", "config:\n  batchflow:pools: [\n")
+    code, _, err = invoke("--stack", "bad", "--project-dir", str(project))
+    assert code == 2
+    assert "Pulumi.bad.yaml:" in err and "not valid YAML" in err
+
+
+def test_stack_file_values_override_project_defaults_and_secrets_are_masked(tmp_path: Path) -> None:
+    project = project_with(
+        tmp_path,
+        "s",
+        "config:\n  batchflow:location: northeurope\n  other:token:\n    secure: v1:abc\n",
+    )
+    settings = load_stack_settings(project, "s")
+    assert settings.values["batchflow:location"] == "northeurope"
+    assert settings.values["batchflow:storageSku"] == "Standard_LRS"  # Pulumi.yaml default
+    assert settings.values["other:token"] == SECRET_PLACEHOLDER
+    assert settings.secret_keys == ("other:token",)
+    assert settings.pulumi_strings()["batchflow:pools"] == '{"default": {}}'
