@@ -89,6 +89,10 @@ _REQUEUE = _BACK.format(extra=", requeues = requeues + 1, last_requeue = ?")
 _UNPREPARE = _BACK.format(extra=", node = ?")
 
 
+#: Longest delay before bookkeeping that no spawn waits for (pids, counts) is committed.
+_LAZY = 0.05
+
+
 def _seconds(value: str | None) -> float | None:
     if not value:
         return None
@@ -137,6 +141,7 @@ class Engine:
             if not self.in_tx:
                 conn.execute("BEGIN IMMEDIATE")
                 self.in_tx = True
+                self.tx_since = time.monotonic()
             conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise state_error(exc, self.state.root) from None
@@ -658,13 +663,21 @@ class Engine:
             if self.reap() or self.again:
                 continue
             self.mark_settled()
-            self.commit()
+            # What is left (pids of the tasks just spawned, settled flags, counts) is not
+            # needed before a spawn: batch it with the next completions, at most _LAZY later.
+            if not self.busy() or time.monotonic() - self.tx_since >= _LAZY:
+                self.commit()
             if not self.busy():
                 if self.leave():
                     return
                 continue
             nearest = self.expire(time.time())
             timeout = None if nearest is None else max(0.0, nearest - time.time())
+            if self.in_tx or self.deltas:
+                if not self.in_tx:
+                    self.tx_since = time.monotonic()
+                lazy = max(0.0, self.tx_since + _LAZY - time.monotonic())
+                timeout = lazy if timeout is None else min(timeout, lazy)
             for key, _ in selector.select(timeout):
                 with contextlib.suppress(BlockingIOError):
                     while os.read(key.fd, 512):
