@@ -12,6 +12,7 @@ environment.py   BatchEnvironment: all of the above for one stack, and its stack
 program.py       what `__main__.py` calls: read the stack's config from Pulumi
 mocks.py         run a Pulumi program under mocks: no CLI, no plugin, no cloud
 plan.py          `batchflow infra plan`: a stack file -> the resources it would create
+summary.py       the key settings of a planned resource, for reviewers
 ```
 
 `config.py`, `parse*.py` and `rules.py` import only the standard library; the rest import
