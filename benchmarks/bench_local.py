@@ -37,12 +37,16 @@ from batchflow.backends.local.paths import StateDir  # noqa: E402
 from batchflow.dsl import Job  # noqa: E402
 
 
-def wait(backend: LocalBackend, job_id: str, poll: float = 0.002) -> None:
+def wait(backend: LocalBackend, job_id: str, poll: float = 0.02) -> None:
+    """Wait for the job (a gentle poll: the watcher must not steal the engine's CPU)."""
+    checked = time.monotonic()
     while True:
         status = backend.job_status(job_id)
         if status.state == "completed" or status.settled:
             return
-        backend.ensure_progress(job_id)
+        if time.monotonic() - checked > 1.0:
+            backend.ensure_progress(job_id)
+            checked = time.monotonic()
         time.sleep(poll)
 
 
