@@ -41,6 +41,18 @@ DurationLike: TypeAlias = str | timedelta | int | float
 
 _FIELDS = ("id", "command_line", "dep_ids", "dep_ranges", "spec", "inputs", "outputs", "line")
 
+#: How the task table keeps a task's dependency ids: valid ids joined by commas (a string,
+#: which the cyclic GC never tracks: a million small tuples would make every collection
+#: slower), or a tuple for ids that could hold a comma (read from JSON, not yet validated).
+DepIds: TypeAlias = str | tuple[str, ...]
+
+
+def dep_tuple(value: DepIds) -> tuple[str, ...]:
+    """The dependency ids of a task-table entry, as a tuple."""
+    if type(value) is str:
+        return tuple(value.split(",")) if value else ()
+    return value  # type: ignore[return-value]
+
 
 class Task:
     """One task of a job: an id, a command line, its dependencies and other wire fields.
@@ -117,7 +129,7 @@ class Task:
     @property
     def dep_ids(self) -> tuple[str, ...]:
         """Ids of the tasks this one waits for (dependsOn.taskIds)."""
-        return self._get(2)  # type: ignore[no-any-return]
+        return dep_tuple(self._get(2))
 
     @dep_ids.setter
     def dep_ids(self, value: tuple[str, ...]) -> None:
@@ -477,7 +489,7 @@ class Job:
 
     def _resolve_after(
         self, after: After, task_id: str
-    ) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+    ) -> tuple[DepIds, tuple[tuple[int, int], ...]]:
         if after is None:
             return (), ()
         if type(after) is Task:
@@ -491,7 +503,10 @@ class Job:
                     break
                 direct.append(ids_column[t.seq])
             else:
-                return tuple(direct), ()
+                joined = ",".join(direct)
+                if joined.count(",") == len(direct) - 1:
+                    return joined, ()
+                return tuple(direct), ()  # an id with a comma (added by hand): keep it whole
         if isinstance(after, str | TaskGroup):
             items: Iterable[Any] = (after,)
         elif isinstance(after, Iterable):
@@ -622,7 +637,7 @@ class Job:
                 container=container,
             )
         if after is None:
-            dep_ids: tuple[str, ...] = ()
+            dep_ids: DepIds = ()
             dep_ranges: tuple[tuple[int, int], ...] = ()
         else:
             dep_ids, dep_ranges = self._resolve_after(after, id)
@@ -780,8 +795,8 @@ class Job:
             wire["usesTaskDependencies"] = True
         if with_tasks:
             wire["tasks"] = [
-                _wire(*row)
-                for row in zip(
+                _wire(task_id, command, dep_tuple(deps), ranges, spec)
+                for task_id, command, deps, ranges, spec in zip(
                     self._ids,
                     self._commands,
                     self._dep_ids,

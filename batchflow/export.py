@@ -10,7 +10,7 @@ import json
 from typing import Any, TextIO
 
 from batchflow._gc import gc_paused
-from batchflow.dsl import Job, _wire
+from batchflow.dsl import DepIds, Job, _wire, dep_tuple
 
 __all__ = ["write_job"]
 
@@ -55,17 +55,21 @@ _quote = json.encoder.encode_basestring
 def _task_json(
     task_id: str,
     command: str,
-    dep_ids: tuple[str, ...],
+    dep_ids: DepIds,
     dep_ranges: tuple[tuple[int, int], ...],
     spec: dict[str, Any] | None,
 ) -> str:
     """A task's JSON; the usual shape (id, command, ids) is written without a dict."""
     if spec or dep_ranges:
-        return str(_dumps(_wire(task_id, command, dep_ids, dep_ranges, spec)))
+        return str(_dumps(_wire(task_id, command, dep_tuple(dep_ids), dep_ranges, spec)))
     head = '{"id": ' + _quote(task_id) + ', "commandLine": ' + _quote(command)
     if not dep_ids:
         return head + "}"
-    return head + ', "dependsOn": {"taskIds": [' + ", ".join(map(_quote, dep_ids)) + "]}}"
+    if type(dep_ids) is str:  # valid ids (letters, digits, '-', '_') need no escaping
+        listed = '"' + dep_ids.replace(",", '", "') + '"'
+    else:
+        listed = ", ".join(map(_quote, dep_ids))
+    return head + ', "dependsOn": {"taskIds": [' + listed + "]}}"
 
 
 def write_job(job: Job, out: TextIO, *, tasks_only: bool = False, with_tasks: bool = True) -> None:

@@ -50,6 +50,8 @@ class Graph:
         get = by_key.get
         ordered = True  # does every task depend only on tasks defined before it?
         for pos, (ids, ranges) in enumerate(zip(job._dep_ids, job._dep_ranges, strict=True)):
+            if type(ids) is str:
+                ids = ids.split(",") if ids else ()
             if not ranges:
                 if not ids:
                     deps.append(empty)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from batchflow import model
 from batchflow._gc import gc_paused
-from batchflow.dsl import Job
+from batchflow.dsl import Job, dep_tuple
 from batchflow.exceptions import FlowInvalid
 from batchflow.graph import Graph
 from batchflow.redact import redact
@@ -226,7 +226,11 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             error("missing", "commandLine is required", pos, "commandLine")
         if dep_ids or dep_ranges:
             has_deps = True
-            if len(dep_ids) > 999 and sum(map(len, dep_ids)) > TASK_IDS_CHAR_LIMIT:
+            if type(dep_ids) is str:  # valid ids, joined by commas
+                chars = len(dep_ids) - dep_ids.count(",")
+            else:
+                chars = sum(map(len, dep_ids)) if len(dep_ids) > 999 else 0
+            if chars > TASK_IDS_CHAR_LIMIT:
                 error(
                     "TaskDependencyListTooLong",
                     f"the ids add up to more than {TASK_IDS_CHAR_LIMIT:,} characters; "
@@ -286,7 +290,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
                 where = next(
                     (
                         f"dependsOn.taskIds[{n}]"
-                        for n, d in enumerate(job._dep_ids[pos])
+                        for n, d in enumerate(dep_tuple(job._dep_ids[pos]))
                         if d.lower() == key
                     ),
                     "dependsOn.taskIdRanges",

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from batchflow import DuplicateTaskError, InvalidFieldError, Job, UnknownTaskError
+from batchflow import DuplicateTaskError, InvalidFieldError, Job, Task, UnknownTaskError
 from batchflow.model import OutputFile, ResourceFile
 
 
@@ -257,3 +257,16 @@ def test_job_with_preparation_and_release_tasks() -> None:
     assert wire["jobPreparationTask"] == {"commandLine": "setup"}
     assert wire["jobManagerTask"] == {"id": "jm", "commandLine": "drive"}
     assert "tasks" not in wire
+
+
+def test_dependency_ids_survive_the_compact_task_table() -> None:
+    job = Job("j")
+    a = job.task("a", "x")
+    b = job.task("b", "x")
+    odd = job.add(Task("odd,id", "x"))
+    c = job.task("c", "x", after=[a, b])
+    d = job.task("d", "x", after=[odd, a])
+    assert c.dep_ids == ("a", "b")
+    assert d.dep_ids == ("odd,id", "a")
+    c.dep_ids = ("b",)
+    assert c.to_wire()["dependsOn"] == {"taskIds": ["b"]}
