@@ -54,6 +54,9 @@ def dep_tuple(value: DepIds) -> tuple[str, ...]:
     return value  # type: ignore[return-value]
 
 
+_new = object.__new__
+
+
 class Task:
     """One task of a job: an id, a command line, its dependencies and other wire fields.
 
@@ -92,10 +95,8 @@ class Task:
 
     @classmethod
     def _row(cls, job: Job, seq: int) -> Task:
-        task = cls.__new__(cls)
-        task._job = job
-        task._own = None
-        task.seq = seq
+        task = _new(cls)
+        task._job, task._own, task.seq = job, None, seq
         return task
 
     def _column(self, index: int) -> list[Any]:
@@ -654,7 +655,9 @@ class Job:
         self._outputs.append(tuple(outputs) if outputs else ())
         self._lines.append(line)
         self._by_key[key] = seq
-        return Task._row(self, seq)
+        task = _new(Task)
+        task._job, task._own, task.seq = self, None, seq
+        return task
 
     def _task_spec(self, task_id: str, line: int | None, **options: Any) -> dict[str, Any]:
         """Wire fields of a task from DSL keyword arguments, validated."""
