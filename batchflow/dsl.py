@@ -44,6 +44,8 @@ _FIELDS = ("id", "command_line", "dep_ids", "dep_ranges", "spec", "inputs", "out
 #: How the task table keeps a task's dependency ids: valid ids joined by commas (a string,
 #: which the cyclic GC never tracks: a million small tuples would make every collection
 #: slower), or a tuple for ids that could hold a comma (read from JSON, not yet validated).
+#: A joined string is only ever made by `after=` of tasks already in the same job, so it
+#: names tasks defined earlier (the graph relies on that to skip its order check).
 DepIds: TypeAlias = str | tuple[str, ...]
 
 
@@ -469,6 +471,7 @@ class Job:
         else:
             assert task._job is not None
             values = [column[task.seq] for column in task._job._columns]
+            values[2] = dep_tuple(values[2])  # its earlier tasks are another job's
         task_id = values[0]
         key = task_id.lower()
         if key in self._by_key:

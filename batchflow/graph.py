@@ -49,15 +49,22 @@ class Graph:
         empty: tuple[int, ...] = ()
         get = by_key.get
         ordered = True  # does every task depend only on tasks defined before it?
+        lookup = by_key.__getitem__
         for pos, (ids, ranges) in enumerate(zip(job._dep_ids, job._dep_ranges, strict=True)):
+            if not ids and not ranges:
+                deps.append(empty)
+                continue
             if type(ids) is str:
-                ids = ids.split(",") if ids else ()
-            if not ranges:
-                if not ids:
-                    deps.append(empty)
-                    continue
+                ids = ids.split(",")
+                if not ranges:
+                    try:  # joined ids name tasks defined earlier (see dsl.DepIds)
+                        deps.append(tuple(map(lookup, ids)))
+                        continue
+                    except KeyError:
+                        pass
+            elif not ranges:
                 try:  # the common case: lowercase ids, spelled as defined
-                    found_now = tuple([by_key[dep] for dep in ids])
+                    found_now = tuple(map(lookup, ids))
                 except KeyError:
                     pass
                 else:

@@ -30,6 +30,7 @@ __all__ = ["Problem", "check", "problems_from_validation_error", "validate"]
 #: Batch's limit on the summed length of one task's dependsOn.taskIds.
 TASK_IDS_CHAR_LIMIT = 64000
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ALL_IDS = re.compile(r"(?:[A-Za-z0-9_-]{1,64}\n)*")
 # A command that leaves files in its working directory (downloads, archives, redirects).
 _WRITES_FILES = re.compile(r"\b(?:wget|curl\s[^|;&]*-[oO]|unzip|tar\s+-?x|gunzip)\b|>\s*[\w.-]+")
 _TASK_DIR_FILES = ("stdout.txt", "stderr.txt", "fileuploadout.txt", "fileuploaderr.txt")
@@ -176,7 +177,14 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
     def error(code: str, message: str, pos: int | None = None, field: str | None = None) -> None:
         errors.append(problem("error", code, message, pos, field))
 
+    kept: dict[str, int] = {}
+    folded: dict[str, int] = {}  # warnings past the first few of a kind are only counted
+
     def warn(code: str, message: str, pos: int | None = None, field: str | None = None) -> None:
+        if kept.get(code, 0) >= _KEEP:
+            folded[code] = folded.get(code, 0) + 1
+            return
+        kept[code] = kept.get(code, 0) + 1
         warnings.append(problem("warning", code, message, pos, field))
 
     spec = job.spec
@@ -188,28 +196,23 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
     if spec.job_manager_task is not None:
         reserved[spec.job_manager_task.id.lower()] = "jobManagerTask"
 
-    seen: dict[str, int] = {}
-    no_wall_clock: list[int] = []
-    retries_no_wall: list[int] = []
-    job_actions: list[int] = []
-    dependency_actions: list[int] = []
-    has_deps = False
-    job_retries = spec.constraints.max_task_retry_count if spec.constraints else None
-    fullmatch = _ID.fullmatch
+    total = len(ids)
+    commands, dep_columns, range_columns = job._commands, job._dep_ids, job._dep_ranges
+    specs, inputs_column = job._specs, job._inputs
+
+    # Ids: one regex over all of them; per task only when that finds a bad one.
+    if not _ALL_IDS.fullmatch("\n".join(ids) + "\n" if ids else ""):
+        for pos, tid in enumerate(ids):
+            if not _ID.fullmatch(tid):
+                try:
+                    model.check_id(tid)
+                except ValueError as exc:
+                    error("invalid-id", str(exc), pos, "id")
     # Job.add refuses duplicates, so its index has one key per task unless one slipped by.
-    duplicates_possible = len(job._by_key) != len(ids)
-    lookup_keys = duplicates_possible or bool(reserved)
-    rows = zip(
-        ids, job._commands, job._dep_ids, job._dep_ranges, job._specs, job._inputs, strict=True
-    )
-    for pos, (tid, command, dep_ids, dep_ranges, spec_, inputs) in enumerate(rows):
-        if not fullmatch(tid):
-            try:
-                model.check_id(tid)
-            except ValueError as exc:
-                error("invalid-id", str(exc), pos, "id")
-        key = tid.lower() if lookup_keys else ""
-        if duplicates_possible:
+    if len(job._by_key) != total or reserved:
+        seen: dict[str, int] = {}
+        for pos, tid in enumerate(ids):
+            key = tid.lower()
             if key in seen:
                 other = ids[seen[key]]
                 error(
@@ -220,17 +223,25 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
                 )
             else:
                 seen[key] = pos
-        if reserved and key in reserved:
-            error("reserved-id", f"the job's {reserved[key]} already uses this id", pos, "id")
-        if not command:
-            error("missing", "commandLine is required", pos, "commandLine")
-        if dep_ids or dep_ranges:
-            has_deps = True
-            if type(dep_ids) is str:  # valid ids, joined by commas
-                chars = len(dep_ids) - dep_ids.count(",")
-            else:
-                chars = sum(map(len, dep_ids)) if len(dep_ids) > 999 else 0
-            if chars > TASK_IDS_CHAR_LIMIT:
+            if key in reserved:
+                error("reserved-id", f"the job's {reserved[key]} already uses this id", pos, "id")
+    if not all(commands):
+        for pos, command in enumerate(commands):
+            if not command:
+                error("missing", "commandLine is required", pos, "commandLine")
+    has_deps = any(dep_columns) or any(range_columns)
+    if has_deps:
+        for pos, dep_ids in enumerate(dep_columns):
+            # Joined ids have one comma fewer than ids; a tuple sums its ids' lengths.
+            if (
+                len(dep_ids) > 999
+                and (
+                    len(dep_ids) - dep_ids.count(",")
+                    if type(dep_ids) is str
+                    else sum(map(len, dep_ids))
+                )
+                > TASK_IDS_CHAR_LIMIT
+            ):
                 error(
                     "TaskDependencyListTooLong",
                     f"the ids add up to more than {TASK_IDS_CHAR_LIMIT:,} characters; "
@@ -238,27 +249,56 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
                     pos,
                     "dependsOn.taskIds",
                 )
-        wall = retries = None
-        if spec_:
-            constraints = spec_.get("constraints")
-            if constraints:
-                wall = constraints.get("maxWallClockTime")
-                retries = constraints.get("maxTaskRetryCount")
-            conditions = spec_.get("exitConditions")
-            if conditions:
-                has_job_action, has_dependency_action = _exit_actions(conditions)
-                if has_job_action:
-                    job_actions.append(pos)
-                if has_dependency_action:
-                    dependency_actions.append(pos)
-            for n, out in enumerate(spec_.get("outputFiles") or ()):
-                _check_output_file(out, n, pos, warn)
-        if "." in command:
-            _check_scripts(pos, command, spec_, inputs, warn)
-        if wall is None:
-            no_wall_clock.append(pos)
-            if (retries if retries is not None else job_retries or 0) != 0:
-                retries_no_wall.append(pos)
+
+    no_wall_clock = retries_no_wall = 0
+    first_no_wall = first_retries_no_wall = -1
+    job_actions: list[int] = []
+    dependency_actions: list[int] = []
+    job_retries = (spec.constraints.max_task_retry_count if spec.constraints else None) or 0
+    if specs.count(None) == total:  # the common case of big flows: no per-task settings
+        no_wall_clock, first_no_wall = total, 0 if total else -1
+        if job_retries:
+            retries_no_wall, first_retries_no_wall = no_wall_clock, first_no_wall
+    else:
+        for pos, spec_ in enumerate(specs):
+            wall = retries = None
+            if spec_:
+                constraints = spec_.get("constraints")
+                if constraints:
+                    wall = constraints.get("maxWallClockTime")
+                    retries = constraints.get("maxTaskRetryCount")
+                conditions = spec_.get("exitConditions")
+                if conditions:
+                    has_job_action, has_dependency_action = _exit_actions(conditions)
+                    if has_job_action:
+                        job_actions.append(pos)
+                    if has_dependency_action:
+                        dependency_actions.append(pos)
+                for n, out in enumerate(spec_.get("outputFiles") or ()):
+                    _check_output_file(out, n, pos, warn)
+            if wall is None:
+                no_wall_clock += 1
+                if first_no_wall < 0:
+                    first_no_wall = pos
+                if (retries if retries is not None else job_retries) != 0:
+                    retries_no_wall += 1
+                    if first_retries_no_wall < 0:
+                        first_retries_no_wall = pos
+    # Scripts run from the working directory: the same command line gets the same answer
+    # unless the task stages files of its own.
+    script_warnings: dict[str, str | None] = {}
+    for pos, command in enumerate(commands):
+        if "." not in command:
+            continue
+        spec_, inputs = specs[pos], inputs_column[pos]
+        if spec_ or inputs:
+            message = _missing_script(command, spec_, inputs)
+        elif command in script_warnings:
+            message = script_warnings[command]
+        else:
+            message = script_warnings[command] = _missing_script(command, None, ())
+        if message:
+            warn("missing-script", message, pos, "commandLine")
 
     graph = Graph.of(job)
     for pos, field, name in graph.unknown:
@@ -331,13 +371,12 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             "exitConditions",
         )
 
-    total = len(ids)
     if no_wall_clock:
         warn(
             "no-wall-clock",
             f"{_count(no_wall_clock, total)} no maxWallClockTime; a hung task holds its "
             "slot forever (set wall_clock= or constraints.maxWallClockTime)",
-            no_wall_clock[0],
+            first_no_wall,
             "constraints.maxWallClockTime",
         )
     if retries_no_wall:
@@ -345,7 +384,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             "retries-without-wall-clock",
             f"{_count(retries_no_wall, total)} retries but no maxWallClockTime; a hang "
             "is never retried",
-            retries_no_wall[0],
+            first_retries_no_wall,
             "constraints.maxWallClockTime",
         )
     if spec.on_all_tasks_complete is None:
@@ -356,22 +395,25 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             None,
             "onAllTasksComplete",
         )
-    return errors + _fold(warnings)
+    return errors + _fold(warnings, folded)
 
 
-def _fold(warnings: list[Problem], keep: int = 3) -> list[Problem]:
-    """At most `keep` warnings per kind, the rest folded into a count on the last one kept."""
+_KEEP = 3
+
+
+def _fold(warnings: list[Problem], folded: dict[str, int]) -> list[Problem]:
+    """The first warnings of each kind; the count of the others noted on the last one."""
     by_code: dict[str, list[Problem]] = {}
     for problem in warnings:
         by_code.setdefault(problem.code, []).append(problem)
     out: list[Problem] = []
     for code, found in by_code.items():
-        if len(found) <= keep:
+        more = folded.get(code, 0)
+        if not more:
             out.extend(found)
             continue
-        out.extend(found[: keep - 1])
-        last = found[keep - 1]
-        more = len(found) - keep
+        out.extend(found[:-1])
+        last = found[-1]
         out.append(
             Problem(
                 last.severity,
@@ -387,12 +429,12 @@ def _fold(warnings: list[Problem], keep: int = 3) -> list[Problem]:
     return out
 
 
-def _count(positions: list[int], total: int) -> str:
-    if len(positions) == 1:
+def _count(count: int, total: int) -> str:
+    if count == 1:
         return "this task has"
-    if len(positions) == total:
+    if count == total:
         return f"all {total:,} tasks have"
-    return f"{len(positions):,} of {total:,} tasks (this one first) have"
+    return f"{count:,} of {total:,} tasks (this one first) have"
 
 
 def _exit_actions(conditions: dict[str, Any]) -> tuple[bool, bool]:
@@ -446,12 +488,13 @@ def _staged_names(spec: dict[str, Any] | None, inputs: tuple[str, ...]) -> tuple
     return names, opaque
 
 
-def _check_scripts(
-    pos: int, command: str, spec: dict[str, Any] | None, inputs: tuple[str, ...], warn: Any
-) -> None:
+def _missing_script(
+    command: str, spec: dict[str, Any] | None, inputs: tuple[str, ...]
+) -> str | None:
+    """The warning for a script the command runs that nothing stages, if there is one."""
     names, opaque = _staged_names(spec, inputs)
     if opaque:
-        return
+        return None
     for match in _SCRIPT.finditer(command):
         script = match.group(1)
         start = match.start(1)
@@ -460,15 +503,12 @@ def _check_scripts(
             continue
         if re.search(rf"(?:-O|-o|>|wget|curl)\s*\S*{re.escape(script)}", command[:start]):
             continue
-        warn(
-            "missing-script",
+        return (
             f"commandLine runs '{script}' from the task's working directory, but no "
             "resourceFile or input puts it there (each task starts in an empty directory; "
-            "add a resource file, or inputs=[...] in Python)",
-            pos,
-            "commandLine",
+            "add a resource file, or inputs=[...] in Python)"
         )
-        return
+    return None
 
 
 def _check_handoff(job: Job, graph: Graph, warn: Any) -> None:
