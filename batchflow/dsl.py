@@ -641,7 +641,7 @@ class Job:
                 container=container,
             )
         if after is None:
-            dep_ids: DepIds = ()
+            dep_ids: DepIds = ""
             dep_ranges: tuple[tuple[int, int], ...] = ()
         else:
             dep_ids, dep_ranges = self._resolve_after(after, id)

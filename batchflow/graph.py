@@ -17,6 +17,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from batchflow.dsl import Job
 
@@ -40,6 +41,9 @@ class Graph:
     @classmethod
     def of(cls, job: Job) -> Graph:
         """Resolve every dependency of `job`."""
+        bulk = _resolve_joined(job)
+        if bulk is not None:
+            return cls(job, bulk, [], [], True)
         by_key = job._by_key  # lowercased id -> row
         numeric: list[tuple[int, int]] | None = None
         keys: list[int] = []
@@ -155,6 +159,27 @@ class Graph:
         if len(order) != len(self.deps):
             raise ValueError("the graph has a cycle")
         return order
+
+
+def _resolve_joined(job: Job) -> list[tuple[int, ...]] | None:
+    """Every task's dependencies in one sweep, when all were made by `after=` in Python.
+
+    Those are ids joined by commas that name tasks defined earlier (see dsl.DepIds), so
+    they resolve with C-level joins, splits and dictionary lookups instead of a Python loop
+    per task; the order is topological by construction. None when the job has anything
+    else (JSON dependencies, ranges, ids that differ in case), for the general path.
+    """
+    columns = job._dep_ids
+    if any(job._dep_ranges) or not all(type(ids) is str for ids in columns):
+        return None
+    joined = ",".join(filter(None, columns))
+    try:
+        rows = list(map(job._by_key.__getitem__, joined.split(","))) if joined else []
+    except KeyError:
+        return None
+    empty: tuple[int, ...] = ()
+    flow = iter(rows)
+    return [tuple(islice(flow, ids.count(",") + 1)) if ids else empty for ids in columns]
 
 
 def _numeric_index(ids: Sequence[str]) -> list[tuple[int, int]]:

@@ -515,13 +515,19 @@ def _check_handoff(job: Job, graph: Graph, warn: Any) -> None:
     """Warn when a task waits for a parent whose files it can never see."""
     ids, commands, specs, inputs = job._ids, job._commands, job._specs, job._inputs
     shared = "AZ_BATCH_NODE_SHARED_DIR"
-    search = _WRITES_FILES.search
+    # Command lines that leave files in the working directory (asked once per distinct line).
+    writers = {
+        command
+        for command in set(commands)
+        if _WRITES_FILES.search(command) and shared not in command
+    }
+    if not writers:
+        return
     # Parents that leave files in their own working directory and hand nothing over.
     strands = {
         pos
         for pos, command in enumerate(commands)
-        if search(command)
-        and shared not in command
+        if command in writers
         and not job._outputs[pos]
         and not (specs[pos] or {}).get("outputFiles")
     }

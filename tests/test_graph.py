@@ -125,3 +125,24 @@ def test_lonely_tasks_are_drawn() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render(Graph.of(pipeline()), "svg")
+
+
+def test_python_dependencies_resolve_in_one_sweep_as_the_general_path_does() -> None:
+    job = Job("j")
+    first = [job.task(f"a{i}", "x") for i in range(3)]
+    second = [job.task(f"b{i}", "x", after=[first[i], first[(i + 1) % 3]]) for i in range(3)]
+    job.task("c", "x", after=second)
+    job.task("lonely", "x")
+    swept = Graph.of(job)
+    assert swept.deps == [(), (), (), (0, 1), (1, 2), (2, 0), (3, 4, 5), ()]
+    assert swept.ordered and swept.unknown == [] and swept.find_cycle() is None
+    # The same job as JSON would describe it: ids as tuples take the general path.
+    general = raw_job(*[(t.id, t.dep_ids, ()) for t in job.tasks])
+    assert Graph.of(general).deps == swept.deps
+
+
+def test_mixed_case_ids_fall_back_to_the_general_path() -> None:
+    job = Job("j")
+    a = job.task("Alpha", "x")
+    job.task("beta", "x", after=a)
+    assert Graph.of(job).deps == [(), (0,)]
