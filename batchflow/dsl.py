@@ -499,14 +499,13 @@ class Job:
         if type(after) is Task:
             after = (after,)
         if type(after) is list or type(after) is tuple:
-            # The common case, kept cheap: tasks of this job, checked by position.
+            # The common case, kept cheap: tasks of this job, found by position.
             ids_column = self._ids
-            direct: list[str] = []
-            for t in after:
-                if type(t) is not Task or t._job is not self:
-                    break
-                direct.append(ids_column[t.seq])
-            else:
+            try:
+                direct = [ids_column[t.seq] for t in after if t._job is self]
+            except AttributeError:  # not only tasks: the general path below
+                direct = []
+            if direct and len(direct) == len(after):
                 joined = ",".join(direct)
                 if joined.count(",") == len(direct) - 1:
                     return joined, ()
