@@ -297,7 +297,14 @@ class LocalBackend:
         return True
 
     def engine_log_tail(self) -> str | None:
-        """The last line the engine logged (why it stopped, when it did)."""
+        """Why the engine stopped: a full disk, else the last line it logged."""
+        import shutil
+
+        try:
+            if shutil.disk_usage(self.state.root).free < 64 * 1024:
+                return f"the disk holding '{self.state.root}' is full"
+        except OSError:
+            pass
         try:
             lines = self.state.log.read_text(errors="replace").strip().splitlines()
         except OSError:
