@@ -65,6 +65,7 @@ from batchflow.backends.local.store import (
     Store,
     state_error,
 )
+from batchflow.backends.local.taskdirs import TaskDirs
 from batchflow.durations import parse_duration
 from batchflow.exceptions import StateError
 
@@ -121,7 +122,13 @@ class Engine:
         self.account_url = os.environ.get("BATCHFLOW_ACCOUNT_URL", "http://127.0.0.1/")
         self.used: dict[str, int] = {}
         self.exclusive: set[str] = set()
-        self.made: set[tuple[str, str]] = set()
+        #: (job id, node) -> the job's directory on the node (made), with a trailing '/'.
+        self.made: dict[tuple[str, str], str] = {}
+        self.dirs = TaskDirs()
+        #: (job rowid, index) -> (task directory, row) of the tasks expected to start next;
+        #: the rows are good while no other process committed (`PRAGMA data_version`).
+        self.ahead: dict[tuple[int, int], tuple[str, Any]] = {}
+        self.data_version = -1
         self.woken = True
         self.again = False
         self.slots_per_node = 1
@@ -208,6 +215,7 @@ class Engine:
                             attempt.job = fresh
                 self.prep.load(fresh)
                 job = self.jobs[rowid] = fresh
+                self.ahead = {}
                 self.after_change(job)
             if request == "delete":
                 self.delete(job)
@@ -243,6 +251,8 @@ class Engine:
         if not jobs:
             return
         jobs.sort(key=lambda j: (-j.priority, j.creation_time))
+        self.check_rows()
+        ahead = self.ahead
         free = sum(max(0, self.slots_per_node - self.used[n]) for n in self.nodes)
         for job in jobs:
             ready, status = job.ready, job.status
@@ -253,10 +263,8 @@ class Engine:
                     continue
                 need = job.slots.get(idx, 1)
                 manager = job.manager and idx == job.n
-                row = self.store.one(
-                    "SELECT id, def, node, retries FROM tasks WHERE job = ? AND seq = ?",
-                    (job.rowid, job.seq(idx)),
-                )
+                known = ahead.get((job.rowid, idx))
+                row = known[1] if known is not None else self.task_row(job, idx)
                 definition = json.loads(row[1])
                 whole = manager and definition.get("runExclusive", True)
                 node = self.pick_node(job, need, row[2], whole)
@@ -290,21 +298,72 @@ class Engine:
             return
         self.write(_START, (RUNNING, now, now, node, job.rowid, job.seq(idx)))
         self.to_launch.append((job, idx, task_id, definition, node, need, retries))
+        self.dirs.urgent(self.job_root(job, node) + task_id)
 
-    def task_dir(self, job: JobRun, node: str, task_id: str) -> str:
-        """Create (once per job and node) and return a task directory with its wd."""
-        if (job.id, node) not in self.made:
-            root = self.state.node_root(node)
+    def job_root(self, job: JobRun, node: str) -> str:
+        """The job's directory on `node`, made on first use, with a trailing '/'."""
+        root = self.made.get((job.id, node))
+        if root is None:
+            top = self.state.node_root(node)
             for sub in NODE_SUBDIRS:
-                (root / sub).mkdir(parents=True, exist_ok=True)
-            self.state.job_dir(node, job.id).mkdir(parents=True, exist_ok=True)
-            self.made.add((job.id, node))
-        path = str(self.state.task_dir(node, job.id, task_id))
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path + "/wd")
-        return path
+                (top / sub).mkdir(parents=True, exist_ok=True)
+            folder = self.state.job_dir(node, job.id)
+            folder.mkdir(parents=True, exist_ok=True)
+            root = self.made[(job.id, node)] = str(folder) + "/"
+        return root
+
+    def task_row(self, job: JobRun, idx: int) -> Any:
+        """(id, def, node, retries) of a task, from the store."""
+        return self.store.one(
+            "SELECT id, def, node, retries FROM tasks WHERE job = ? AND seq = ?",
+            (job.rowid, job.seq(idx)),
+        )
+
+    def check_rows(self) -> None:
+        """Forget the rows read ahead if another process committed since."""
+        version = self.store.one("PRAGMA data_version")[0]
+        if version != self.data_version:
+            self.data_version = version
+            self.ahead = {}
+
+    def look_ahead(self) -> None:
+        """Read the rows of the tasks that start next, have their directories made.
+
+        The window is the front of the ready queues in scheduling order, a few times the
+        slot count long. Directories are made ahead only with one node, where the node a
+        task will get is known.
+        """
+        if not self.ahead and not any(j.ready for j in self.jobs.values()):
+            return
+        self.check_rows()
+        window: dict[tuple[int, int], tuple[str, Any]] = {}
+        limit = self.window
+        jobs = [j for j in self.jobs.values() if j.state == "active" and j.ready]
+        jobs.sort(key=lambda j: (-j.priority, j.creation_time))
+        one_node = self.nodes[0] if len(self.nodes) == 1 else None
+        for job in jobs:
+            status = job.status
+            for idx in job.ready:
+                if status[idx] != WAITING:
+                    continue
+                key = (job.rowid, idx)
+                known = self.ahead.get(key)
+                if known is None:
+                    row = self.task_row(job, idx)
+                    path = self.job_root(job, one_node) + row[0] if one_node else ""
+                    known = (path, row)
+                window[key] = known
+                if len(window) >= limit:
+                    break
+            if len(window) >= limit:
+                break
+        self.ahead = window
+        self.dirs.want(path for path, _ in window.values() if path)
+
+    @property
+    def window(self) -> int:
+        """How many tasks ahead directories are made: 4 per slot, 8 to 64."""
+        return min(64, max(8, 4 * self.slots_per_node * len(self.nodes)))
 
     def launch(self) -> None:
         """Spawn the attempts whose start was just committed."""
@@ -333,7 +392,8 @@ class Engine:
     def spawn_attempt(self, attempt: Attempt, definition: dict[str, Any]) -> None:
         """Start the process of an attempt; a launch failure completes it at once."""
         job = attempt.job
-        task_dir = self.task_dir(job, attempt.node, attempt.task_id)
+        task_dir = self.job_root(job, attempt.node) + attempt.task_id
+        self.dirs.ensure(task_dir)
         wd = task_dir + "/wd"
         before, common = node_env(self.base_env, self.state, job, attempt.node, self.account_url)
         env = task_env(
@@ -557,7 +617,9 @@ class Engine:
         self.write("DELETE FROM prep WHERE job = ?", (job.rowid,))
         self.write("DELETE FROM jobs WHERE rowid = ?", (job.rowid,))
         self.jobs.pop(job.rowid, None)
-        self.made = {m for m in self.made if m[0] != job.id}
+        self.ahead = {}
+        self.dirs.forget(v for k, v in self.made.items() if k[0] == job.id)
+        self.made = {k: v for k, v in self.made.items() if k[0] != job.id}
         trash = self.state.root / "trash"
         for node in self.state.root.joinpath("nodes").glob("*"):
             folder = node / "workitems" / job.id
@@ -649,6 +711,13 @@ class Engine:
         selector.register(child_r, selectors.EVENT_READ)
         selector.register(wake, selectors.EVENT_READ)
         recover(self.store, self.state)
+        try:
+            self.loop(selector, wake)
+        finally:
+            self.dirs.close()
+
+    def loop(self, selector: selectors.BaseSelector, wake: int) -> None:
+        """Reap, schedule, commit, launch, wait; until nothing is left to do."""
         while True:
             self.reap()
             self.expire(time.time())
@@ -660,6 +729,7 @@ class Engine:
             self.commit()
             self.again = False
             self.launch()
+            self.look_ahead()
             if self.reap() or self.again:
                 continue
             self.mark_settled()
@@ -694,7 +764,7 @@ def _write_pid(fd: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m batchflow.backends.local.engine STATE_DIR`: daemonize and run."""
     args = sys.argv[1:] if argv is None else argv
-    root = Path(args[0])
+    root = Path(os.path.abspath(args[0]))
     foreground = "--foreground" in args
     if not foreground and os.fork() > 0:
         os._exit(0)
