@@ -144,3 +144,41 @@ def test_a_failed_upload_is_a_file_upload_error(backend: LocalBackend, azurite: 
     assert task.failure_info.code.startswith("FileUpload")
     # no secret in what is stored for people
     assert "sig=" not in task.failure_info.message or "sig=***" in task.failure_info.message
+
+
+def test_sas_signatures_are_never_in_the_state_file(
+    state_dir: Path, azurite: Azurite, http_server: HttpServer
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    target = azurite.new_container()
+    sas = azurite.sas_url(target.container_name)
+    signature = parse_qs(urlsplit(sas).query)["sig"][0]
+    url = http_server.serve("in.txt", b"beta") + "?sv=2024&sig=HttpSecretSig123"
+    backend = LocalBackend(state_dir, slots=2)
+    job = Job("secrets")
+    job.task(
+        "t",
+        f"{SH} 'cat in.txt > result.txt'",
+        resource_files=[{"httpUrl": url, "filePath": "in.txt"}],
+        output_files=[
+            {
+                "filePattern": "result.txt",
+                "destination": {"container": {"containerUrl": sas, "path": "r.txt"}},
+                "uploadOptions": {"uploadCondition": "taskSuccess"},
+            }
+        ],
+    )
+    run(backend, job)
+    task = backend.task("secrets", "t")
+    # The engine got the real URLs back: the download and the upload both worked.
+    assert task.result == "success", task.failure_info
+    assert target.download_blob("r.txt").readall() == b"beta"
+    backend.close()
+    stop_engine(state_dir)
+    stored = b"".join(p.read_bytes() for p in state_dir.glob("state.db*"))
+    assert b"HttpSecretSig123" not in stored
+    assert signature.encode() not in stored
+    assert b"sealed:" in stored
+    for log in state_dir.rglob("*.txt"):
+        assert b"HttpSecretSig123" not in log.read_bytes(), log

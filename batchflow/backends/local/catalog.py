@@ -137,7 +137,7 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
             cur = db.execute(
                 "INSERT INTO jobs(id, key, spec, base_dir, state, state_time, creation_time) "
                 "VALUES(?, ?, ?, ?, 'active', ?, ?)",
-                (job.id, job.id.lower(), spec_text, base_dir, now, now),
+                (job.id, job.id.lower(), store.seal(spec_text), base_dir, now, now),
             )
             rowid = int(cur.lastrowid or 0)
             spec_changed = True
@@ -145,7 +145,8 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
             next_seq = 0
             manager = spec.get("jobManagerTask")
             if manager:
-                _insert_manager(db, rowid, manager, now)
+                definition = {k: v for k, v in manager.items() if k != "id"}
+                _insert_manager(db, rowid, store.seal(_canonical(definition)), manager, now)
         else:
             rowid, known_id, old_spec, state, _reason = row
             if state == "deleting":
@@ -224,7 +225,7 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
             "INSERT INTO tasks(job, seq, id, def, deps, slots, state, state_time, creation_time) "
             "VALUES(?, ?, ?, ?, ?, ?, 0, ?, ?)",
             (
-                (rowid, seqs[p], job.tasks[p].id, defs[p], blob(p), slots(p), now, now)
+                (rowid, seqs[p], job.tasks[p].id, store.seal(defs[p]), blob(p), slots(p), now, now)
                 for p in new_rows
             ),
         )
@@ -243,7 +244,7 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
                 "state_time, state = 0, state_time = ?, start = NULL, end = NULL, "
                 "exit_code = NULL, result = NULL, failure = NULL, satisfied = NULL, retries = 0, "
                 "last_retry = NULL, done_seq = NULL WHERE job = ? AND seq = ?",
-                (defs[pos], blob(pos), slots(pos), now, rowid, seqs[pos]),
+                (store.seal(defs[pos]), blob(pos), slots(pos), now, rowid, seqs[pos]),
             )
         added = len(new_rows)
         reset = len(changed) - was_active
@@ -253,7 +254,7 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
             "ntasks = ntasks + ?, n_active = n_active + ?, n_succeeded = n_succeeded - ?, "
             "n_failed = n_failed - ? WHERE rowid = ?",
             (
-                spec_text if row is None or spec_changed else None,
+                store.seal(spec_text) if row is None or spec_changed else None,
                 base_dir,
                 int(bool(added or changed or spec_changed)),
                 bool(added or changed or spec_changed),
@@ -273,9 +274,9 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
     )
 
 
-def _insert_manager(db: Any, rowid: int, manager: dict[str, Any], now: float) -> None:
-    definition = {k: v for k, v in manager.items() if k != "id"}
-    need = definition.get("requiredSlots", 1)
+def _insert_manager(db: Any, rowid: int, sealed: str, manager: dict[str, Any], now: float) -> None:
+    """File the job manager task; `sealed` is its definition as stored."""
+    need = manager.get("requiredSlots", 1)
     db.execute(
         "INSERT INTO tasks(job, seq, id, def, kind, slots, state, state_time, creation_time) "
         "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -283,7 +284,7 @@ def _insert_manager(db: Any, rowid: int, manager: dict[str, Any], now: float) ->
             rowid,
             MANAGER_SEQ,
             manager["id"],
-            _canonical(definition),
+            sealed,
             KIND_MANAGER,
             need if need > 1 else None,
             ACTIVE,

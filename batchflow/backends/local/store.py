@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from batchflow.backends.local.sealing import Sealer
 from batchflow.exceptions import StateError
 
 __all__ = [
@@ -145,6 +146,10 @@ class Store:
     def __init__(self, root: Path, *, create: bool = True) -> None:
         self.root = root
         self.path = root / "state.db"
+        #: Secrets in job and task definitions are sealed when written (`seal`) and come
+        #: back in clear from every query (see sealing.py).
+        self.sealer = Sealer(root / "secret.key")
+        self.seal = self.sealer.seal
         try:
             if create:
                 root.mkdir(parents=True, exist_ok=True)
@@ -155,12 +160,20 @@ class Store:
             self.conn = sqlite3.connect(
                 str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False
             )
+            self.conn.row_factory = self._row
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             if create:
                 self._create()
         except (sqlite3.Error, OSError) as exc:
             raise state_error(exc, root) from None
+
+    def _row(self, cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        for value in row:
+            if type(value) is str and "sealed:" in value:
+                unseal = self.sealer.unseal
+                return tuple(unseal(v) if type(v) is str else v for v in row)
+        return row
 
     def _create(self) -> None:
         self.conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
