@@ -46,6 +46,7 @@ from batchflow.backends.local.launch import (
     task_env,
     write_stage_spec,
 )
+from batchflow.backends.local.lookahead import LookAhead
 from batchflow.backends.local.paths import NODE_SUBDIRS, StateDir, node_name
 from batchflow.backends.local.prepare import Preparations
 from batchflow.backends.local.recovery import recover
@@ -125,10 +126,7 @@ class Engine:
         #: (job id, node) -> the job's directory on the node (made), with a trailing '/'.
         self.made: dict[tuple[str, str], str] = {}
         self.dirs = TaskDirs()
-        #: (job rowid, index) -> (task directory, row) of the tasks expected to start next;
-        #: the rows are good while no other process committed (`PRAGMA data_version`).
-        self.ahead: dict[tuple[int, int], tuple[str, Any]] = {}
-        self.data_version = -1
+        self.ahead = LookAhead(self)
         self.woken = True
         self.again = False
         self.slots_per_node = 1
@@ -149,6 +147,8 @@ class Engine:
                 conn.execute("BEGIN IMMEDIATE")
                 self.in_tx = True
                 self.tx_since = time.monotonic()
+                # No other process can commit until this transaction ends.
+                self.ahead.check()
             conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise state_error(exc, self.state.root) from None
@@ -215,7 +215,7 @@ class Engine:
                             attempt.job = fresh
                 self.prep.load(fresh)
                 job = self.jobs[rowid] = fresh
-                self.ahead = {}
+                self.ahead.reset()
                 self.after_change(job)
             if request == "delete":
                 self.delete(job)
@@ -251,8 +251,8 @@ class Engine:
         if not jobs:
             return
         jobs.sort(key=lambda j: (-j.priority, j.creation_time))
-        self.check_rows()
-        ahead = self.ahead
+        if not self.in_tx:
+            self.ahead.check()
         free = sum(max(0, self.slots_per_node - self.used[n]) for n in self.nodes)
         for job in jobs:
             ready, status = job.ready, job.status
@@ -263,8 +263,7 @@ class Engine:
                     continue
                 need = job.slots.get(idx, 1)
                 manager = job.manager and idx == job.n
-                known = ahead.get((job.rowid, idx))
-                row = known[1] if known is not None else self.task_row(job, idx)
+                row = self.ahead.row(job, idx)
                 definition = json.loads(row[1])
                 whole = manager and definition.get("runExclusive", True)
                 node = self.pick_node(job, need, row[2], whole)
@@ -287,6 +286,7 @@ class Engine:
         retries: int,
     ) -> None:
         """Take the slots and record the start (or the wait for job preparation)."""
+        self.ahead.started(job, idx)
         job.status[idx] = RUNS
         job.running += 1
         self.used[node] += need
@@ -311,59 +311,6 @@ class Engine:
             folder.mkdir(parents=True, exist_ok=True)
             root = self.made[(job.id, node)] = str(folder) + "/"
         return root
-
-    def task_row(self, job: JobRun, idx: int) -> Any:
-        """(id, def, node, retries) of a task, from the store."""
-        return self.store.one(
-            "SELECT id, def, node, retries FROM tasks WHERE job = ? AND seq = ?",
-            (job.rowid, job.seq(idx)),
-        )
-
-    def check_rows(self) -> None:
-        """Forget the rows read ahead if another process committed since."""
-        version = self.store.one("PRAGMA data_version")[0]
-        if version != self.data_version:
-            self.data_version = version
-            self.ahead = {}
-
-    def look_ahead(self) -> None:
-        """Read the rows of the tasks that start next, have their directories made.
-
-        The window is the front of the ready queues in scheduling order, a few times the
-        slot count long. Directories are made ahead only with one node, where the node a
-        task will get is known.
-        """
-        if not self.ahead and not any(j.ready for j in self.jobs.values()):
-            return
-        self.check_rows()
-        window: dict[tuple[int, int], tuple[str, Any]] = {}
-        limit = self.window
-        jobs = [j for j in self.jobs.values() if j.state == "active" and j.ready]
-        jobs.sort(key=lambda j: (-j.priority, j.creation_time))
-        one_node = self.nodes[0] if len(self.nodes) == 1 else None
-        for job in jobs:
-            status = job.status
-            for idx in job.ready:
-                if status[idx] != WAITING:
-                    continue
-                key = (job.rowid, idx)
-                known = self.ahead.get(key)
-                if known is None:
-                    row = self.task_row(job, idx)
-                    path = self.job_root(job, one_node) + row[0] if one_node else ""
-                    known = (path, row)
-                window[key] = known
-                if len(window) >= limit:
-                    break
-            if len(window) >= limit:
-                break
-        self.ahead = window
-        self.dirs.want(path for path, _ in window.values() if path)
-
-    @property
-    def window(self) -> int:
-        """How many tasks ahead directories are made: 4 per slot, 8 to 64."""
-        return min(64, max(8, 4 * self.slots_per_node * len(self.nodes)))
 
     def launch(self) -> None:
         """Spawn the attempts whose start was just committed."""
@@ -592,6 +539,7 @@ class Engine:
             return
         self.set_job_state(job, "terminating", reason=reason)
         job.ready.clear()
+        self.ahead.reset()
         self.kill_all(job, "terminate")
         self.prep.ending(job, outcome.task_ended())
         self.after_change(job)
@@ -599,6 +547,7 @@ class Engine:
     def disable(self, job: JobRun) -> None:
         """jobAction `disable`: the job is disabled and its running tasks are requeued."""
         self.set_job_state(job, "disabled")
+        self.ahead.reset()
         self.kill_all(job, "requeue")
 
     def delete(self, job: JobRun) -> None:
@@ -607,6 +556,7 @@ class Engine:
             self.set_job_state(job, "deleting")
             self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (job.rowid,))
             job.ready.clear()
+            self.ahead.reset()
             self.kill_all(job, "delete")
             self.prep.ending(job, outcome.task_ended(), release=False)
         self.after_change(job)
@@ -617,7 +567,7 @@ class Engine:
         self.write("DELETE FROM prep WHERE job = ?", (job.rowid,))
         self.write("DELETE FROM jobs WHERE rowid = ?", (job.rowid,))
         self.jobs.pop(job.rowid, None)
-        self.ahead = {}
+        self.ahead.reset()
         self.dirs.forget(v for k, v in self.made.items() if k[0] == job.id)
         self.made = {k: v for k, v in self.made.items() if k[0] != job.id}
         trash = self.state.root / "trash"
@@ -729,7 +679,7 @@ class Engine:
             self.commit()
             self.again = False
             self.launch()
-            self.look_ahead()
+            self.ahead.refresh()
             if self.reap() or self.again:
                 continue
             self.mark_settled()

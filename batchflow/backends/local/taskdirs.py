@@ -99,7 +99,10 @@ class TaskDirs:
     def ensure(self, path: str) -> None:
         """Make sure the task's directory and wd exist (OSError if they cannot be made)."""
         self._window.discard(path)
-        make_task_dir(path)
+        try:
+            os.stat(path + "/wd")
+        except OSError:
+            make_task_dir(path)
 
     def forget(self, prefixes: Iterable[str]) -> None:
         """Drop every request under `prefixes` (a job's directories) and wait for the
