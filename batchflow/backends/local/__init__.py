@@ -11,7 +11,10 @@ Modules, one concept each:
 - `stage`: the wrapper that stages files for tasks that have them;
 - `prepare`: job preparation and release tasks;
 - `recovery`: taking over from an engine that died;
-- `engine`: the scheduler loop, a process of its own;
+- `engine`: the scheduler loop, a process of its own; `starting` (filling slots,
+  spawning), `transitions` (an attempt's end, job terminate/disable/delete),
+  `lookahead` (the next tasks' rows) and `taskdirs` (their directories, made ahead by a
+  helper process) are its parts;
 - `control`: the lock, the wake-up FIFO, starting the engine;
 - `backend`: `LocalBackend`, the `Backend` protocol over all of this.
 """

@@ -19,12 +19,15 @@ Because a start is committed before its process is spawned and an end is committ
 its effects, a `kill -9` of the engine loses nothing that was reported: on restart the
 tasks it had running are requeued (requeueCount + 1) and everything completed stays so.
 When no job has anything left to run, the engine exits (see `control` for the hand-over).
+
+This module holds the loop, the transaction and reaping; `starting` fills slots and
+spawns, `transitions` records ends and job state changes, `lookahead` reads the next
+tasks' rows and `taskdirs` makes their directories ahead, off the loop.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import heapq
 import json
 import os
@@ -37,69 +40,23 @@ from pathlib import Path
 from typing import Any
 
 from batchflow.backends.local import control, outcome
-from batchflow.backends.local.jobrun import RUNS, WAITING, JobRun
-from batchflow.backends.local.launch import (
-    FILE_FIELDS,
-    STORAGE_VARIABLES,
-    Attempt,
-    node_env,
-    task_env,
-    write_stage_spec,
-)
+from batchflow.backends.local.jobrun import JobRun
+from batchflow.backends.local.launch import STORAGE_VARIABLES, Attempt
 from batchflow.backends.local.lookahead import LookAhead
-from batchflow.backends.local.paths import NODE_SUBDIRS, StateDir, node_name
+from batchflow.backends.local.paths import StateDir, node_name
 from batchflow.backends.local.prepare import Preparations
 from batchflow.backends.local.recovery import recover
-from batchflow.backends.local.runner import (
-    exit_code_of,
-    kill_group,
-    resolve_program,
-    spawn,
-    split_command,
-    stage_argv,
-)
-from batchflow.backends.local.store import (
-    FAILURE,
-    PREPARING,
-    RUNNING,
-    SUCCESS,
-    Store,
-    state_error,
-)
+from batchflow.backends.local.runner import exit_code_of, kill_group
+from batchflow.backends.local.starting import Starter
+from batchflow.backends.local.store import Store, state_error
 from batchflow.backends.local.taskdirs import TaskDirs
-from batchflow.durations import parse_duration
+from batchflow.backends.local.transitions import Transitions
 from batchflow.exceptions import StateError
 
 __all__ = ["Engine", "main"]
 
-_START = (
-    "UPDATE tasks SET prev = state, prev_time = state_time, state = ?, state_time = ?, "
-    "start = ?, end = NULL, exit_code = NULL, result = NULL, failure = NULL, node = ?, pid = NULL "
-    "WHERE job = ? AND seq = ?"
-)
-_END = (
-    "UPDATE tasks SET prev = state, prev_time = state_time, state = 3, state_time = ?, end = ?, "
-    "exit_code = ?, result = ?, failure = ?, satisfied = ?, pid = NULL, done_seq = ? "
-    "WHERE job = ? AND seq = ?"
-)
-_BACK = (
-    "UPDATE tasks SET prev = state, prev_time = state_time, state = 0, state_time = ?, "
-    "pid = NULL, exit_code = NULL{extra} WHERE job = ? AND seq = ?"
-)
-_RETRY = _BACK.format(extra=", retries = retries + 1, last_retry = ?")
-_REQUEUE = _BACK.format(extra=", requeues = requeues + 1, last_requeue = ?")
-_UNPREPARE = _BACK.format(extra=", node = ?")
-
-
 #: Longest delay before bookkeeping that no spawn waits for (pids, counts) is committed.
 _LAZY = 0.05
-
-
-def _seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    seconds = parse_duration(value).total_seconds()
-    return None if seconds > 1e14 else seconds
 
 
 class Engine:
@@ -114,7 +71,6 @@ class Engine:
         self.timers: list[tuple[float, int]] = []
         self.in_tx = False
         self.deltas: dict[int, list[int]] = {}
-        self.to_launch: list[tuple[JobRun, int, str, dict[str, Any], str, int, int]] = []
         self.base_env = {
             k: v
             for k, v in os.environ.items()
@@ -123,8 +79,6 @@ class Engine:
         self.account_url = os.environ.get("BATCHFLOW_ACCOUNT_URL", "http://127.0.0.1/")
         self.used: dict[str, int] = {}
         self.exclusive: set[str] = set()
-        #: (job id, node) -> the job's directory on the node (made), with a trailing '/'.
-        self.made: dict[tuple[str, str], str] = {}
         self.dirs = TaskDirs()
         self.ahead = LookAhead(self)
         self.woken = True
@@ -132,6 +86,8 @@ class Engine:
         self.slots_per_node = 1
         self.nodes: list[str] = []
         self.prep = Preparations(self)
+        self.starter = Starter(self)
+        self.transitions = Transitions(self)
 
     # -- bookkeeping -----------------------------------------------------------------
 
@@ -216,175 +172,15 @@ class Engine:
                 self.prep.load(fresh)
                 job = self.jobs[rowid] = fresh
                 self.ahead.reset()
-                self.after_change(job)
+                self.transitions.after_change(job)
             if request == "delete":
-                self.delete(job)
+                self.transitions.delete(job)
             elif request == "terminate":
                 self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (rowid,))
-                self.terminate(job, why or "UserTerminate")
+                self.transitions.terminate(job, why or "UserTerminate")
         known = {row[0] for row in rows}
         for rowid in [r for r in self.jobs if r not in known]:
             del self.jobs[rowid]
-
-    # -- scheduling ------------------------------------------------------------------
-
-    def pick_node(self, job: JobRun, need: int, prefer: str | None, whole: bool) -> str | None:
-        """A node with `need` free slots (the previous one if it can), or None."""
-        best, best_free = None, -1
-        limit = self.slots_per_node
-        for node in self.nodes:
-            if node in self.exclusive or self.prep.failed_on(job, node):
-                continue
-            used = self.used[node]
-            free = limit - used
-            if free < need or (whole and used):
-                continue
-            if node == prefer:
-                return node
-            if free > best_free:
-                best, best_free = node, free
-        return best
-
-    def schedule(self) -> None:
-        """Start ready tasks while slots are free: higher job priority first."""
-        jobs = [j for j in self.jobs.values() if j.can_start()]
-        if not jobs:
-            return
-        jobs.sort(key=lambda j: (-j.priority, j.creation_time))
-        if not self.in_tx:
-            self.ahead.check()
-        free = sum(max(0, self.slots_per_node - self.used[n]) for n in self.nodes)
-        for job in jobs:
-            ready, status = job.ready, job.status
-            while free > 0 and job.can_start():
-                idx = ready[0]
-                if status[idx] != WAITING:
-                    ready.popleft()
-                    continue
-                need = job.slots.get(idx, 1)
-                manager = job.manager and idx == job.n
-                row = self.ahead.row(job, idx)
-                definition = json.loads(row[1])
-                whole = manager and definition.get("runExclusive", True)
-                node = self.pick_node(job, need, row[2], whole)
-                if node is None:
-                    break
-                ready.popleft()
-                self.start(job, idx, row[0], definition, node, need, row[3])
-                if whole:
-                    self.exclusive.add(node)
-                free -= need
-
-    def start(
-        self,
-        job: JobRun,
-        idx: int,
-        task_id: str,
-        definition: dict[str, Any],
-        node: str,
-        need: int,
-        retries: int,
-    ) -> None:
-        """Take the slots and record the start (or the wait for job preparation)."""
-        self.ahead.started(job, idx)
-        job.status[idx] = RUNS
-        job.running += 1
-        self.used[node] += need
-        self.count(job, active=-1, running=1)
-        now = time.time()
-        if self.prep.needed(job, node):
-            self.write(_START, (PREPARING, now, None, node, job.rowid, job.seq(idx)))
-            self.prep.wait(job, node, (idx, task_id, definition, need, retries))
-            return
-        self.write(_START, (RUNNING, now, now, node, job.rowid, job.seq(idx)))
-        self.to_launch.append((job, idx, task_id, definition, node, need, retries))
-        self.dirs.urgent(self.job_root(job, node) + task_id)
-
-    def job_root(self, job: JobRun, node: str) -> str:
-        """The job's directory on `node`, made on first use, with a trailing '/'."""
-        root = self.made.get((job.id, node))
-        if root is None:
-            top = self.state.node_root(node)
-            for sub in NODE_SUBDIRS:
-                (top / sub).mkdir(parents=True, exist_ok=True)
-            folder = self.state.job_dir(node, job.id)
-            folder.mkdir(parents=True, exist_ok=True)
-            root = self.made[(job.id, node)] = str(folder) + "/"
-        return root
-
-    def launch(self) -> None:
-        """Spawn the attempts whose start was just committed."""
-        batch, self.to_launch = self.to_launch, []
-        for job, idx, task_id, definition, node, need, retries in batch:
-            kind = "manager" if job.manager and idx == job.n else "task"
-            constraints = definition.get("constraints") or {}
-            max_retries = constraints.get("maxTaskRetryCount", job.max_retries)
-            attempt = Attempt(
-                job,
-                idx,
-                task_id,
-                node,
-                need,
-                0,
-                time.time(),
-                definition.get("exitConditions"),
-                max_retries,
-                retries,
-                constraints.get("maxWallClockTime"),
-                kind=kind,
-            )
-            self.spawn_attempt(attempt, definition)
-        self.prep.launch_queued()
-
-    def spawn_attempt(self, attempt: Attempt, definition: dict[str, Any]) -> None:
-        """Start the process of an attempt; a launch failure completes it at once."""
-        job = attempt.job
-        task_dir = self.job_root(job, attempt.node) + attempt.task_id
-        self.dirs.ensure(task_dir)
-        wd = task_dir + "/wd"
-        before, common = node_env(self.base_env, self.state, job, attempt.node, self.account_url)
-        env = task_env(
-            before, common, attempt.task_id, task_dir, definition.get("environmentSettings")
-        )
-        try:
-            if any(key in definition for key in FILE_FIELDS):
-                name = f"{job.rowid}-{attempt.kind}-{attempt.idx}-{attempt.node}"
-                attempt.spec_path = write_stage_spec(
-                    self.state,
-                    name,
-                    definition,
-                    base_dir=job.base_dir,
-                    results_dir=self.state.results(job.id, attempt.task_id),
-                )
-                argv = stage_argv(attempt.spec_path)
-                program = argv[0]
-            else:
-                argv = split_command(definition["commandLine"])
-                found = resolve_program(argv[0], env["PATH"], wd) if argv else None
-                if found is None:
-                    raise FileNotFoundError(errno.ENOENT, "No such file or directory")
-                program = found
-            pid = spawn(program, argv, env, wd, task_dir)
-        except (OSError, ValueError, IndexError) as exc:
-            name = (definition["commandLine"].split() or [""])[0]
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            with contextlib.suppress(OSError), open(task_dir + "/stderr.txt", "w") as err:
-                err.write(f"batchflow: cannot run '{name}': {why}\n")
-            self.settle(attempt, None, outcome.Outcome(None, outcome.launch_failure(name, why)))
-            self.again = True
-            return
-        attempt.pid = pid
-        self.attempts[pid] = attempt
-        seconds = _seconds(attempt.wall_clock)
-        if seconds is not None:
-            heapq.heappush(self.timers, (attempt.start + seconds, pid))
-        if attempt.kind in ("task", "manager"):
-            self.write(
-                "UPDATE tasks SET pid = ? WHERE job = ? AND seq = ?",
-                (pid, job.rowid, job.seq(attempt.idx)),
-            )
-        else:
-            self.prep.started(attempt)
 
     # -- finishing -------------------------------------------------------------------
 
@@ -420,7 +216,7 @@ class Engine:
         elif reason in ("terminate", "delete"):
             result = outcome.Outcome(None, outcome.task_ended())
         elif reason == "requeue":
-            self.settle(attempt, "requeue", None)
+            self.transitions.settle(attempt, "requeue", None)
             return
         elif report is None and attempt.spec_path is not None:
             crash: dict[str, Any] = {
@@ -440,147 +236,13 @@ class Engine:
             if failure is not None:
                 result = outcome.Outcome(code, failure, upload=True)
             elif code != 0 and outcome.retries_left(code, attempt.retries, attempt.max_retries):
-                self.settle(attempt, "retry", None)
+                self.transitions.settle(attempt, "retry", None)
                 return
             else:
                 result = outcome.Outcome(
                     code, None if code == 0 else outcome.failure_exit_code(code)
                 )
-        self.settle(attempt, None, result)
-
-    def settle(self, attempt: Attempt, back: str | None, result: outcome.Outcome | None) -> None:
-        """Record an attempt's end: back to the queue (`retry`/`requeue`) or completed."""
-        if attempt.kind in ("preparation", "release"):
-            self.prep.finished(attempt, back, result)
-            return
-        job, idx = attempt.job, attempt.idx
-        self.used[attempt.node] -= attempt.slots
-        self.exclusive.discard(attempt.node) if attempt.kind == "manager" else None
-        now = time.time()
-        seq = job.seq(idx)
-        if back is not None or result is None:
-            job.requeue(idx, front=back == "requeue")
-            self.count(job, active=1, running=-1)
-            if back == "retry":
-                self.write(_RETRY, (now, now, job.rowid, seq))
-            else:
-                self.write(_REQUEUE, (now, now, job.rowid, seq))
-            return
-        satisfied, action = outcome.exit_options(attempt.conditions, result)
-        job.finish(idx, satisfied)
-        ok = result.succeeded
-        self.count(job, running=-1, ok=int(ok), bad=int(not ok))
-        job.done += 1
-        failure = json.dumps(result.failure) if result.failure else None
-        self.write(
-            _END,
-            (
-                now,
-                now,
-                result.exit_code,
-                SUCCESS if ok else FAILURE,
-                failure,
-                int(satisfied),
-                job.done,
-                job.rowid,
-                seq,
-            ),
-        )
-        if attempt.kind == "manager" and job.manager_kills and job.state == "active":
-            self.terminate(job, "JMComplete")
-        elif not ok and job.on_failure and job.state == "active":
-            if action == "terminate":
-                self.terminate(job, "TaskFailed")
-            elif action == "disable":
-                self.disable(job)
-        self.after_change(job)
-
-    def after_change(self, job: JobRun) -> None:
-        """Job-level consequences: all tasks complete, a terminating job that is done."""
-        if job.state == "active" and job.on_all_complete and job.unfinished == 0:
-            self.terminate(job, "AllTasksComplete")
-        if job.state == "terminating" and job.running == 0 and not self.prep.releasing(job):
-            self.set_job_state(job, "completed", end=True)
-        if job.state == "deleting" and job.running == 0 and not self.prep.releasing(job):
-            self.remove(job)
-
-    # -- job state -------------------------------------------------------------------
-
-    def set_job_state(
-        self, job: JobRun, state: str, *, reason: str | None = None, end: bool = False
-    ) -> None:
-        """Move the job to `state` (with previousState kept)."""
-        now = time.time()
-        self.write(
-            "UPDATE jobs SET previous_state = state, previous_state_time = state_time, "
-            "state = ?, state_time = ?, terminate_reason = coalesce(?, terminate_reason), "
-            "end_time = CASE WHEN ? THEN ? ELSE end_time END, settled = ? WHERE rowid = ?",
-            (state, now, reason, end, now, int(state == "completed"), job.rowid),
-        )
-        job.state = state
-        if state == "completed":
-            job.settled = 1
-            self.jobs.pop(job.rowid, None)
-
-    def kill_all(self, job: JobRun, reason: str) -> None:
-        """Kill every running attempt of `job` (their reaping records why)."""
-        for pid, attempt in self.attempts.items():
-            if (
-                attempt.job is job
-                and attempt.kind in ("task", "manager")
-                and attempt.kill_reason is None
-            ):
-                attempt.kill_reason = reason
-                kill_group(pid)
-
-    def terminate(self, job: JobRun, reason: str) -> None:
-        """Batch's job terminate: running tasks end, active tasks stay active, release runs."""
-        if job.state not in ("active", "disabled", "disabling", "enabling"):
-            return
-        self.set_job_state(job, "terminating", reason=reason)
-        job.ready.clear()
-        self.ahead.reset()
-        self.kill_all(job, "terminate")
-        self.prep.ending(job, outcome.task_ended())
-        self.after_change(job)
-
-    def disable(self, job: JobRun) -> None:
-        """jobAction `disable`: the job is disabled and its running tasks are requeued."""
-        self.set_job_state(job, "disabled")
-        self.ahead.reset()
-        self.kill_all(job, "requeue")
-
-    def delete(self, job: JobRun) -> None:
-        """Kill what runs, then remove the job, its tasks and their directories."""
-        if job.state != "deleting":
-            self.set_job_state(job, "deleting")
-            self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (job.rowid,))
-            job.ready.clear()
-            self.ahead.reset()
-            self.kill_all(job, "delete")
-            self.prep.ending(job, outcome.task_ended(), release=False)
-        self.after_change(job)
-
-    def remove(self, job: JobRun) -> None:
-        """The last step of a delete: rows go, directories are removed in the background."""
-        self.write("DELETE FROM tasks WHERE job = ?", (job.rowid,))
-        self.write("DELETE FROM prep WHERE job = ?", (job.rowid,))
-        self.write("DELETE FROM jobs WHERE rowid = ?", (job.rowid,))
-        self.jobs.pop(job.rowid, None)
-        self.ahead.reset()
-        self.dirs.forget(v for k, v in self.made.items() if k[0] == job.id)
-        self.made = {k: v for k, v in self.made.items() if k[0] != job.id}
-        trash = self.state.root / "trash"
-        for node in self.state.root.joinpath("nodes").glob("*"):
-            folder = node / "workitems" / job.id
-            if folder.exists():
-                trash.mkdir(exist_ok=True)
-                target = trash / f"{job.id}-{node.name}-{time.time_ns()}"
-                with contextlib.suppress(OSError):
-                    folder.rename(target)
-        if trash.exists():
-            with contextlib.suppress(OSError):
-                os.posix_spawn("/bin/rm", ["rm", "-rf", str(trash)], {}, setsid=True)
+        self.transitions.settle(attempt, None, result)
 
     # -- timers and idleness ---------------------------------------------------------
 
@@ -598,14 +260,14 @@ class Engine:
             if job.deadline is None or job.state not in ("active", "disabled"):
                 continue
             if job.deadline <= now:
-                self.terminate(job, "MaxWallClockTimeExpiry")
+                self.transitions.terminate(job, "MaxWallClockTimeExpiry")
             elif nearest is None or job.deadline < nearest:
                 nearest = job.deadline
         return nearest
 
     def busy(self) -> bool:
         """Whether anything runs or could start (else the engine may exit)."""
-        if self.attempts or self.to_launch:
+        if self.attempts or self.starter.to_launch:
             return True
         for job in self.jobs.values():
             if job.state in ("terminating", "deleting"):
@@ -675,10 +337,10 @@ class Engine:
                 self.woken = False
                 self.commit()
                 self.scan()
-            self.schedule()
+            self.starter.schedule()
             self.commit()
             self.again = False
-            self.launch()
+            self.starter.launch()
             self.ahead.refresh()
             if self.reap() or self.again:
                 continue

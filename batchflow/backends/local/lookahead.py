@@ -106,7 +106,7 @@ class LookAhead:
         """Read the rows of `indices` of `job` (one query) into `into`."""
         engine = self.engine
         node = engine.nodes[0] if len(engine.nodes) == 1 else None
-        root = engine.job_root(job, node) if node else None
+        root = engine.starter.job_root(job, node) if node else None
         sql = _ROWS.format(", ".join("?" * len(indices)))
         for seq, *row in engine.store.query(sql, (job.rowid, *map(job.seq, indices))):
             into[(job.rowid, job.index(seq))] = (root + row[0] if root else "", row)

@@ -112,7 +112,7 @@ class Preparations:
         """Spawn the preparation/release attempts whose start was just committed."""
         batch, self.queue = self.queue, []
         for attempt, spec in batch:
-            self.engine.spawn_attempt(attempt, spec)
+            self.engine.starter.spawn_attempt(attempt, spec)
 
     def started(self, attempt: Attempt) -> None:
         """Record the pid of a preparation/release attempt."""
@@ -146,7 +146,7 @@ class Preparations:
             ),
         )
         if attempt.kind == "release":
-            engine.after_change(job)
+            engine.transitions.after_change(job)
             return
         wait = (job.prep or {}).get("waitForSuccess", True)
         self.status[key] = "done" if ok or not wait else "failed"
@@ -163,7 +163,9 @@ class Preparations:
                     "state_time = ?, start = ? WHERE job = ? AND seq = ?",
                     (RUNNING, now, now, job.rowid, job.seq(idx)),
                 )
-                engine.to_launch.append((job, idx, task_id, definition, node, need, retries))
+                engine.starter.to_launch.append(
+                    (job, idx, task_id, definition, node, need, retries)
+                )
             else:
                 engine.used[node] -= need
                 job.requeue(idx, front=True)
@@ -173,7 +175,7 @@ class Preparations:
                     "state_time = ?, start = NULL, node = NULL WHERE job = ? AND seq = ?",
                     (now, job.rowid, job.seq(idx)),
                 )
-        engine.after_change(job)
+        engine.transitions.after_change(job)
 
     def ending(self, job: JobRun, failure: dict[str, Any], *, release: bool = True) -> None:
         """The job is terminating or being deleted: release tasks start, waiters end."""
@@ -198,7 +200,7 @@ class Preparations:
                 ghost = Attempt(
                     job, idx, task_id, node, need, 0, time.time(), None, 0, retries, None
                 )
-                engine.settle(ghost, None, outcome.Outcome(None, failure))
+                engine.transitions.settle(ghost, None, outcome.Outcome(None, failure))
 
     def releasing(self, job: JobRun) -> bool:
         """Whether preparation or release attempts of `job` are still running or queued."""

@@ -1,0 +1,193 @@
+"""State transitions: an attempt's end, and a job's terminate, disable and delete.
+
+Each transition is staged in the engine's open transaction, so it is committed together
+with whatever caused it (a completion with the dependents it releases, a terminate with
+the kills it implies) and before anything a CLI could observe depends on it.
+
+- an attempt ends (`settle`): back to the queue (a retry, a requeue) or completed with
+  Batch's result and exit options, which may terminate or disable its job;
+- a job ends (`terminate`, for every reason Batch has): running tasks are killed and
+  complete as `TaskEnded`, active ones stay active, release tasks run, then the job is
+  `completed`;
+- a job is disabled (`disable`, jobAction): running tasks are requeued;
+- a job is deleted (`delete`, then `remove` once nothing of it runs): rows go, the task
+  directories are moved aside and removed in the background (`results/` stays).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from typing import TYPE_CHECKING
+
+from batchflow.backends.local import outcome
+from batchflow.backends.local.jobrun import JobRun
+from batchflow.backends.local.launch import Attempt
+from batchflow.backends.local.runner import kill_group
+from batchflow.backends.local.store import FAILURE, SUCCESS
+
+if TYPE_CHECKING:
+    from batchflow.backends.local.engine import Engine
+
+__all__ = ["Transitions"]
+
+_END = (
+    "UPDATE tasks SET prev = state, prev_time = state_time, state = 3, state_time = ?, end = ?, "
+    "exit_code = ?, result = ?, failure = ?, satisfied = ?, pid = NULL, done_seq = ? "
+    "WHERE job = ? AND seq = ?"
+)
+_BACK = (
+    "UPDATE tasks SET prev = state, prev_time = state_time, state = 0, state_time = ?, "
+    "pid = NULL, exit_code = NULL{extra} WHERE job = ? AND seq = ?"
+)
+_RETRY = _BACK.format(extra=", retries = retries + 1, last_retry = ?")
+_REQUEUE = _BACK.format(extra=", requeues = requeues + 1, last_requeue = ?")
+
+
+class Transitions:
+    """The state changes of tasks and jobs, staged in the engine's transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def settle(self, attempt: Attempt, back: str | None, result: outcome.Outcome | None) -> None:
+        """Record an attempt's end: back to the queue (`retry`/`requeue`) or completed."""
+        engine = self.engine
+        if attempt.kind in ("preparation", "release"):
+            engine.prep.finished(attempt, back, result)
+            return
+        job, idx = attempt.job, attempt.idx
+        engine.used[attempt.node] -= attempt.slots
+        if attempt.kind == "manager":
+            engine.exclusive.discard(attempt.node)
+        now = time.time()
+        seq = job.seq(idx)
+        if back is not None or result is None:
+            job.requeue(idx, front=back == "requeue")
+            engine.count(job, active=1, running=-1)
+            if back == "retry":
+                engine.write(_RETRY, (now, now, job.rowid, seq))
+            else:
+                engine.write(_REQUEUE, (now, now, job.rowid, seq))
+            return
+        satisfied, action = outcome.exit_options(attempt.conditions, result)
+        job.finish(idx, satisfied)
+        ok = result.succeeded
+        engine.count(job, running=-1, ok=int(ok), bad=int(not ok))
+        job.done += 1
+        failure = json.dumps(result.failure) if result.failure else None
+        engine.write(
+            _END,
+            (
+                now,
+                now,
+                result.exit_code,
+                SUCCESS if ok else FAILURE,
+                failure,
+                int(satisfied),
+                job.done,
+                job.rowid,
+                seq,
+            ),
+        )
+        if attempt.kind == "manager" and job.manager_kills and job.state == "active":
+            self.terminate(job, "JMComplete")
+        elif not ok and job.on_failure and job.state == "active":
+            if action == "terminate":
+                self.terminate(job, "TaskFailed")
+            elif action == "disable":
+                self.disable(job)
+        self.after_change(job)
+
+    def after_change(self, job: JobRun) -> None:
+        """Job-level consequences: all tasks complete, a terminating job that is done."""
+        prep = self.engine.prep
+        if job.state == "active" and job.on_all_complete and job.unfinished == 0:
+            self.terminate(job, "AllTasksComplete")
+        if job.state == "terminating" and job.running == 0 and not prep.releasing(job):
+            self.set_job_state(job, "completed", end=True)
+        if job.state == "deleting" and job.running == 0 and not prep.releasing(job):
+            self.remove(job)
+
+    def set_job_state(
+        self, job: JobRun, state: str, *, reason: str | None = None, end: bool = False
+    ) -> None:
+        """Move the job to `state` (with previousState kept)."""
+        now = time.time()
+        self.engine.write(
+            "UPDATE jobs SET previous_state = state, previous_state_time = state_time, "
+            "state = ?, state_time = ?, terminate_reason = coalesce(?, terminate_reason), "
+            "end_time = CASE WHEN ? THEN ? ELSE end_time END, settled = ? WHERE rowid = ?",
+            (state, now, reason, end, now, int(state == "completed"), job.rowid),
+        )
+        job.state = state
+        if state == "completed":
+            job.settled = 1
+            self.engine.jobs.pop(job.rowid, None)
+
+    def kill_all(self, job: JobRun, reason: str) -> None:
+        """Kill every running attempt of `job` (their reaping records why)."""
+        for pid, attempt in self.engine.attempts.items():
+            if (
+                attempt.job is job
+                and attempt.kind in ("task", "manager")
+                and attempt.kill_reason is None
+            ):
+                attempt.kill_reason = reason
+                kill_group(pid)
+
+    def terminate(self, job: JobRun, reason: str) -> None:
+        """Batch's job terminate: running tasks end, active tasks stay active, release runs."""
+        if job.state not in ("active", "disabled", "disabling", "enabling"):
+            return
+        self.set_job_state(job, "terminating", reason=reason)
+        job.ready.clear()
+        self.engine.ahead.reset()
+        self.kill_all(job, "terminate")
+        self.engine.prep.ending(job, outcome.task_ended())
+        self.after_change(job)
+
+    def disable(self, job: JobRun) -> None:
+        """jobAction `disable`: the job is disabled and its running tasks are requeued."""
+        self.set_job_state(job, "disabled")
+        self.engine.ahead.reset()
+        self.kill_all(job, "requeue")
+
+    def delete(self, job: JobRun) -> None:
+        """Kill what runs, then remove the job, its tasks and their directories."""
+        if job.state != "deleting":
+            self.set_job_state(job, "deleting")
+            self.engine.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (job.rowid,))
+            job.ready.clear()
+            self.engine.ahead.reset()
+            self.kill_all(job, "delete")
+            self.engine.prep.ending(job, outcome.task_ended(), release=False)
+        self.after_change(job)
+
+    def remove(self, job: JobRun) -> None:
+        """The last step of a delete: rows go, directories are removed in the background.
+
+        The helper that makes task directories ahead lets go of the job's first, so
+        nothing is created in a tree while it is being deleted.
+        """
+        engine = self.engine
+        engine.write("DELETE FROM tasks WHERE job = ?", (job.rowid,))
+        engine.write("DELETE FROM prep WHERE job = ?", (job.rowid,))
+        engine.write("DELETE FROM jobs WHERE rowid = ?", (job.rowid,))
+        engine.jobs.pop(job.rowid, None)
+        engine.ahead.reset()
+        engine.starter.forget(job)
+        root = engine.state.root
+        trash = root / "trash"
+        for node in root.joinpath("nodes").glob("*"):
+            folder = node / "workitems" / job.id
+            if folder.exists():
+                trash.mkdir(exist_ok=True)
+                target = trash / f"{job.id}-{node.name}-{time.time_ns()}"
+                with contextlib.suppress(OSError):
+                    folder.rename(target)
+        if trash.exists():
+            with contextlib.suppress(OSError):
+                os.posix_spawn("/bin/rm", ["rm", "-rf", str(trash)], {}, setsid=True)
