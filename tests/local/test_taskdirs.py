@@ -1,0 +1,203 @@
+"""Task directories made ahead by the helper process: what a task sees does not change.
+
+The helper only creates what is missing; a task's own process still opens its logs with
+O_TRUNC, the engine keeps no file of a task open, and nothing of a job is created once
+the job's directories are being deleted. Real engine, real helper process, real files.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+from batchflow.backends.local import LocalBackend
+from batchflow.backends.local.control import engine_pid
+from batchflow.backends.local.paths import StateDir
+from batchflow.backends.local.taskdirs import TaskDirs, prepare
+from batchflow.dsl import Job
+from tests.local.conftest import run, wait_for, wait_until_done
+
+SH = "/bin/sh -c"
+
+
+def processes_of(state_dir: Path) -> list[int]:
+    """Pids whose command line names the state directory (the engine and its helper)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as source:
+                cmdline = source.read()
+            with open(f"/proc/{entry}/stat", "rb") as source:
+                zombie = source.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+        except OSError:
+            continue
+        if not zombie and os.fsencode(state_dir) in cmdline.split(b"\0"):
+            found.append(int(entry))
+    return found
+
+
+# -- the helper on its own --------------------------------------------------------------
+
+
+def test_prepare_makes_what_is_missing_and_never_truncates(tmp_path: Path) -> None:
+    task = tmp_path / "t1"
+    assert prepare(str(task))
+    assert (task / "wd").is_dir()
+    assert (task / "stdout.txt").read_bytes() == (task / "stderr.txt").read_bytes() == b""
+    (task / "stdout.txt").write_text("attempt 1\n")
+    assert prepare(str(task))  # a retry's directory: the logs are the task's to truncate
+    assert (task / "stdout.txt").read_text() == "attempt 1\n"
+    assert not prepare(str(tmp_path / "gone" / "t2"))  # parents are never created
+    assert not (tmp_path / "gone").exists()
+
+
+def test_the_helper_makes_the_window_and_keeps_no_file_open(tmp_path: Path) -> None:
+    private = os.open(tmp_path / "engine-private", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+    dirs = TaskDirs()
+    try:
+        paths = [str(tmp_path / f"t{i}") for i in range(20)]
+        dirs.want(paths)
+        for path in paths:
+            wait_for(lambda path=path: os.path.exists(path + "/stderr.txt"))
+        assert dirs.pid is not None
+        fds = os.listdir(f"/proc/{dirs.pid}/fd")
+        targets = [os.readlink(f"/proc/{dirs.pid}/fd/{fd}") for fd in fds]
+        # the standard streams and its two pipes: not the engine's files, no task's logs
+        assert len(fds) <= 5
+        assert not [t for t in targets if "engine-private" in t or t.endswith(".txt")]
+        for path in paths:
+            dirs.ensure(path)  # already made: nothing to do, nothing changes
+            assert sorted(os.listdir(path)) == ["stderr.txt", "stdout.txt", "wd"]
+    finally:
+        pid = dirs.pid
+        dirs.close()
+        os.close(private)
+    assert pid is not None and not os.path.exists(f"/proc/{pid}")  # reaped, not a zombie
+
+
+def test_nothing_is_made_under_a_forgotten_job_once_forget_returns(tmp_path: Path) -> None:
+    job = tmp_path / "job-1"
+    (job / "t000" / "wd").mkdir(parents=True)
+    # t000's stdout.txt is a FIFO: the helper blocks opening it until someone reads
+    os.mkfifo(job / "t000" / "stdout.txt")
+    dirs = TaskDirs()
+    try:
+        dirs.want(str(job / f"t{i:03d}") for i in range(300))
+        forgetting = threading.Thread(target=dirs.forget, args=([str(job)],))
+        forgetting.start()
+        reader = os.open(job / "t000" / "stdout.txt", os.O_RDONLY | os.O_NONBLOCK)
+        forgetting.join()
+        os.close(reader)
+        assert os.listdir(job) == ["t000"]
+    finally:
+        dirs.close()  # waits for the helper to exit: it did all it was going to do
+    assert os.listdir(job) == ["t000"]
+
+
+def test_without_its_helper_the_engine_makes_directories_itself(tmp_path: Path) -> None:
+    dirs = TaskDirs()
+    dirs.want([str(tmp_path / "first")])
+    wait_for(lambda: os.path.exists(tmp_path / "first" / "stderr.txt"))
+    assert dirs.pid is not None
+    os.kill(dirs.pid, signal.SIGKILL)
+    dirs.want([str(tmp_path / f"t{i}") for i in range(5)])  # the helper is gone: no error
+    for i in range(5):
+        dirs.ensure(str(tmp_path / f"t{i}"))
+        assert (tmp_path / f"t{i}" / "wd").is_dir()
+    dirs.close()
+
+
+# -- through the engine -----------------------------------------------------------------
+
+
+def test_a_retried_task_logs_only_its_last_attempt(backend: LocalBackend) -> None:
+    job = Job("relog", max_task_retry_count=2)
+    # attempt n writes 4 - n lines: a log that were not truncated would keep old lines
+    script = (
+        "n=$(cat ../count 2>/dev/null || echo 0); n=$((n+1)); echo $n > ../count; "
+        'i=$n; while [ $i -lt 4 ]; do echo "out $n"; echo "err $n" >&2; i=$((i+1)); done; '
+        '[ "$n" -ge 3 ]'
+    )
+    job.task("flaky", f"{SH} '{script}'")
+    # enough tasks behind it that its retries are made ahead by the helper too
+    for i in range(30):
+        job.task(f"t{i}", "/bin/true")
+    status = run(backend, job)
+    assert status.counts.succeeded == 31
+    assert backend.task("relog", "flaky").retry_count == 2
+    assert backend.read_file("relog", "flaky", "stdout.txt") == b"out 3\n"
+    assert backend.read_file("relog", "flaky", "stderr.txt") == b"err 3\n"
+
+
+def test_the_engine_keeps_no_task_file_open_and_tasks_inherit_none(
+    backend: LocalBackend,
+) -> None:
+    job = Job("fds")
+    # The engine is the tasks' parent: a task can list the engine's open files.
+    probe = f"{SH} 'ls -l /proc/$PPID/fd; echo; ls /proc/$$/fd'"
+    first = job.task("first", probe)
+    middle = [job.task(f"t{i:03d}", "/bin/true", after=first) for i in range(300)]
+    job.task("last", probe, after=middle)
+    run(backend, job)
+
+    def listing(task: str) -> tuple[list[str], list[str]]:
+        engine, own = backend.read_file("fds", task, "stdout.txt").decode().split("\n\n")
+        targets = [line.split(" -> ")[1] for line in engine.splitlines() if " -> " in line]
+        return targets, own.split()
+
+    before, own_first = listing("first")
+    after, own_last = listing("last")
+    assert len(after) == len(before)  # 300 tasks later, not one descriptor more
+    assert not [t for t in after if t.endswith((".txt", "/wd"))]
+    # close-on-exec everywhere: a task gets stdin, stdout and stderr, nothing else
+    assert own_first == own_last == ["0", "1", "2"]
+
+
+def test_terminate_and_delete_with_tasks_made_ahead(backend: LocalBackend, state_dir: Path) -> None:
+    job = Job("ahead")
+    job.task("a", "/bin/sleep 60")
+    job.task("b", "/bin/sleep 60")
+    for i in range(20):
+        job.task(f"w{i:02d}", "/bin/true")
+    backend.submit(job)
+    job_dir = state_dir / "nodes" / "node-1" / "workitems" / "ahead" / "job-1"
+    # both slots busy: the helper makes the directories of the next waiting tasks
+    wait_for(lambda: backend.job_status("ahead").counts.running == 2)
+    wait_for(lambda: (job_dir / "w00" / "stderr.txt").exists())
+    assert backend.task("ahead", "w00").state == "active"
+    backend.terminate("ahead")
+    status = wait_until_done(backend, "ahead")
+    assert status.state == "completed"
+    assert status.counts.active == 20  # made ahead, never run: still active, as on Batch
+    backend.delete("ahead")
+    wait_for(lambda: not (state_dir / "nodes" / "node-1" / "workitems" / "ahead").exists())
+    wait_for(lambda: not (state_dir / "trash").exists())  # removed whole: nothing recreated
+    wait_for(lambda: engine_pid(StateDir(state_dir)) is None)
+    wait_for(lambda: not processes_of(state_dir))  # the helper is gone with its engine
+
+
+def test_after_a_sigkill_the_helper_goes_and_requeued_tasks_log_afresh(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    backend = LocalBackend(state_dir, slots=2)
+    job = Job("killed", on_all_tasks_complete="terminatejob")
+    for i in range(30):
+        job.task(f"t{i:02d}", f"{SH} 'echo t{i:02d}; sleep 0.05'")
+    backend.submit(job)
+    wait_for(lambda: backend.job_status("killed").counts.completed >= 4)
+    pid = engine_pid(StateDir(state_dir))
+    assert pid and pid > 0
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: engine_pid(StateDir(state_dir)) is None)
+    # the helper sees its pipe close and exits by itself
+    wait_for(lambda: not processes_of(state_dir))
+    backend.ensure_progress("killed")
+    status = wait_until_done(backend, "killed")
+    assert status.counts.succeeded == 30
+    for i in range(30):
+        assert backend.read_file("killed", f"t{i:02d}", "stdout.txt") == f"t{i:02d}\n".encode()
+    backend.close()
