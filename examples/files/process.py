@@ -6,6 +6,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--input", required=True)
 parser.add_argument("--output", required=True)
 args = parser.parse_args()
+
+
 def number(line: str) -> float | None:
     try:
         return float(line.split(",")[-1])
