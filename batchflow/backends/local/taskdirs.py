@@ -210,10 +210,14 @@ def _helper_setup(requests: int, acks: int) -> None:  # pragma: no cover - in th
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
-    low, high = sorted((requests, acks))
-    os.closerange(3, low)
-    os.closerange(low + 1, high)
-    os.closerange(high + 1, os.sysconf("SC_OPEN_MAX"))
+    try:
+        open_fds: Iterable[int] = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        open_fds = range(3, os.sysconf("SC_OPEN_MAX"))
+    for fd in open_fds:
+        if fd > 2 and fd not in (requests, acks):
+            with contextlib.suppress(OSError):
+                os.close(fd)
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
