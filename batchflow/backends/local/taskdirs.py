@@ -2,10 +2,11 @@
 
 A task needs four new inodes before it runs: its directory, `wd/`, `stdout.txt` and
 `stderr.txt`. Creating an inode can cost real kernel CPU time: ext4 without a journal (as
-on these VMs) scans the block group's recently freed inodes on every allocation, about
-1.2 ms an inode for a minute after a large tree was deleted, 0.1-0.2 ms otherwise. The
-scheduler loop is single-threaded, and `posix_spawn` waits while the child opens its
-files, so every such inode left the slots idle.
+on these VMs) skips, on every allocation, each free inode of the block group that was
+freed in the last minute (six while its inode table block is dirty), so after a large
+tree was deleted an inode costs about 1 ms per 8,000 inodes deleted (0.05-0.2 ms
+otherwise). The scheduler loop is single-threaded, and `posix_spawn` waits while the
+child opens its files, so every such inode left the slots idle.
 
 `TaskDirs` moves that work off the loop. After each launch the engine names the tasks that
 start next (a bounded window in scheduling order) and a helper process creates their
@@ -15,8 +16,8 @@ one of its syscalls and fall behind.
 
 The helper's work is advisory, never a change of what a task sees:
 
-- the engine still makes the task directory and `wd` at launch (`ensure`; an `EEXIST`
-  costs microseconds) and the task's process still opens `stdout.txt`/`stderr.txt` with
+- the engine still makes sure of the task directory and `wd` at launch (`ensure`: one
+  `stat` when they exist) and the task's process still opens `stdout.txt`/`stderr.txt` with
   O_CREAT|O_TRUNC, so a prepared task starts exactly like an unprepared one, and every
   attempt (a retry, a requeue, a replaced task) starts with empty logs at the moment it
   is spawned; the helper only ever creates what is missing (O_CREAT without O_TRUNC) and
