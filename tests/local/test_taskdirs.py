@@ -7,6 +7,8 @@ the job's directories are being deleted. Real engine, real helper process, real 
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import signal
 import threading
@@ -15,7 +17,13 @@ from pathlib import Path
 from batchflow.backends.local import LocalBackend
 from batchflow.backends.local.control import engine_pid
 from batchflow.backends.local.paths import StateDir
-from batchflow.backends.local.taskdirs import TaskDirs, prepare
+from batchflow.backends.local.taskdirs import (
+    FS_IOC_GETFLAGS,
+    FS_TOPDIR_FL,
+    TaskDirs,
+    prepare,
+    spread,
+)
 from batchflow.dsl import Job
 from tests.local.conftest import run, wait_for, wait_until_done
 
@@ -111,7 +119,35 @@ def test_without_its_helper_the_engine_makes_directories_itself(tmp_path: Path) 
     dirs.close()
 
 
+def flags_of(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        flags = array.array("i", [0])
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, flags, True)
+        return flags[0]
+    finally:
+        os.close(fd)
+
+
 # -- through the engine -----------------------------------------------------------------
+
+
+def test_job_directories_spread_their_task_directories(
+    backend: LocalBackend, state_dir: Path, tmp_path: Path
+) -> None:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    supported = spread(str(probe))  # ext2/3/4 have the 'T' attribute; tmpfs, xfs do not
+    job = Job("spread")
+    job.task("t", "/bin/true")
+    run(backend, job)
+    job_dir = state_dir / "nodes" / "node-1" / "workitems" / "spread" / "job-1"
+    task_dir = job_dir / "t"
+    if supported:
+        assert flags_of(probe) & FS_TOPDIR_FL
+        assert flags_of(job_dir) & FS_TOPDIR_FL
+        assert not flags_of(task_dir) & FS_TOPDIR_FL  # not inherited: wd stays near
+    assert sorted(os.listdir(task_dir)) == ["stderr.txt", "stdout.txt", "wd"]
 
 
 def test_a_retried_task_logs_only_its_last_attempt(backend: LocalBackend) -> None:

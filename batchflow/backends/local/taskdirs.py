@@ -30,6 +30,15 @@ The helper's work is advisory, never a change of what a task sees:
   progress, before the job's directories are moved away to be deleted; the helper never
   creates parent directories, so a tree that was moved away stays away.
 
+The same scan is why `spread` marks each job directory with the 'T' attribute of ext2/3/4
+(`chattr +T`, FS_TOPDIR_FL): its subdirectories, the task directories, are then placed
+in different block groups by the Orlov allocator, as the attribute is meant for (task
+directories are unrelated workspaces), and the inodes a deleted tree frees are spread
+thin instead of piled in the one group where the next run allocates. Measured on these
+VMs with 20 x 100 tasks right after other runs' trees were deleted: 2.4-2.7 s instead of
+5-8.5 s; on a quiet filesystem it costs about 5%. Other filesystems refuse the flag, and
+nothing changes there.
+
 Protocol: NUL-terminated messages on a pipe, `P<path>` (prepare) and `F<prefix>` (forget;
 answered with one byte on a second pipe). The helper reads everything available before
 each path, so a `forget` overtakes the requests queued before it.
@@ -37,17 +46,52 @@ each path, so a `forget` overtakes the requests queued before it.
 
 from __future__ import annotations
 
+import array
 import contextlib
+import fcntl
 import os
 import select
 import signal
+import struct
+import sys
 from collections import deque
 from collections.abc import Iterable
 
-__all__ = ["TaskDirs", "make_task_dir"]
+__all__ = ["TaskDirs", "make_task_dir", "prepare", "spread"]
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY
 _LOGS = ("/stdout.txt", "/stderr.txt")
+# linux/fs.h: FS_IOC_GETFLAGS = _IOR('f', 1, long), FS_IOC_SETFLAGS = _IOW('f', 2, long)
+# (the kernel reads and writes an int through them); FS_TOPDIR_FL is chattr's 'T'.
+_LONG = struct.calcsize("l")
+FS_IOC_GETFLAGS = (2 << 30) | (_LONG << 16) | (ord("f") << 8) | 1
+FS_IOC_SETFLAGS = (1 << 30) | (_LONG << 16) | (ord("f") << 8) | 2
+FS_TOPDIR_FL = 0x00020000
+
+
+def spread(path: str) -> bool:
+    """Mark a job directory so its task directories go to different block groups.
+
+    Whether the directory has the attribute now; False where the filesystem (or the
+    platform) does not have it, which changes nothing else.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        flags = array.array("i", [0])
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, flags, True)
+        if not flags[0] & FS_TOPDIR_FL:
+            flags[0] |= FS_TOPDIR_FL
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, flags, True)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def make_task_dir(path: str) -> None:
