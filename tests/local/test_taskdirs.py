@@ -20,6 +20,7 @@ from batchflow.backends.local.paths import StateDir
 from batchflow.backends.local.taskdirs import (
     FS_IOC_GETFLAGS,
     FS_TOPDIR_FL,
+    SAMPLES,
     TaskDirs,
     prepare,
     spread,
@@ -119,6 +120,30 @@ def test_without_its_helper_the_engine_makes_directories_itself(tmp_path: Path) 
     dirs.close()
 
 
+def test_slow_task_directories_make_the_helper_spread_them(tmp_path: Path) -> None:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    supported = spread(str(probe))  # ext2/3/4 have the 'T' attribute; tmpfs, xfs do not
+    assert not supported or flags_of(probe) & FS_TOPDIR_FL
+    fast, slow = tmp_path / "fast-job", tmp_path / "slow-job"
+    fast.mkdir()
+    slow.mkdir()
+    # a threshold no filesystem stays under (0 s) or always does (an hour per directory)
+    for folder, threshold in ((slow, 0.0), (fast, 3600.0)):
+        dirs = TaskDirs(slow=threshold)
+        try:
+            dirs.want(str(folder / f"t{i:02d}") for i in range(SAMPLES + 4))
+            for i in range(SAMPLES + 4):
+                done = folder / f"t{i:02d}" / "stderr.txt"
+                wait_for(done.exists)
+        finally:
+            dirs.close()  # the helper has finished (and decided) once it exits
+    assert bool(flags_of(slow) & FS_TOPDIR_FL) == supported
+    assert not flags_of(fast) & FS_TOPDIR_FL
+    # the attribute is not inherited: a task's own wd stays near its task directory
+    assert not flags_of(slow / f"t{SAMPLES + 3:02d}") & FS_TOPDIR_FL
+
+
 def flags_of(path: Path) -> int:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -130,24 +155,6 @@ def flags_of(path: Path) -> int:
 
 
 # -- through the engine -----------------------------------------------------------------
-
-
-def test_job_directories_spread_their_task_directories(
-    backend: LocalBackend, state_dir: Path, tmp_path: Path
-) -> None:
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    supported = spread(str(probe))  # ext2/3/4 have the 'T' attribute; tmpfs, xfs do not
-    job = Job("spread")
-    job.task("t", "/bin/true")
-    run(backend, job)
-    job_dir = state_dir / "nodes" / "node-1" / "workitems" / "spread" / "job-1"
-    task_dir = job_dir / "t"
-    if supported:
-        assert flags_of(probe) & FS_TOPDIR_FL
-        assert flags_of(job_dir) & FS_TOPDIR_FL
-        assert not flags_of(task_dir) & FS_TOPDIR_FL  # not inherited: wd stays near
-    assert sorted(os.listdir(task_dir)) == ["stderr.txt", "stdout.txt", "wd"]
 
 
 def test_a_retried_task_logs_only_its_last_attempt(backend: LocalBackend) -> None:

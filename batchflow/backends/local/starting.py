@@ -31,7 +31,6 @@ from batchflow.backends.local.launch import (
 from batchflow.backends.local.paths import NODE_SUBDIRS
 from batchflow.backends.local.runner import resolve_program, spawn, split_command, stage_argv
 from batchflow.backends.local.store import PREPARING, RUNNING
-from batchflow.backends.local.taskdirs import spread
 from batchflow.durations import parse_duration
 
 if TYPE_CHECKING:
@@ -141,10 +140,7 @@ class Starter:
         engine.dirs.urgent(self.job_root(job, node) + task_id)
 
     def job_root(self, job: JobRun, node: str) -> str:
-        """The job's directory on `node`, made on first use, with a trailing '/'.
-
-        It gets the 'T' attribute where the filesystem has it (`taskdirs.spread`).
-        """
+        """The job's directory on `node`, made on first use, with a trailing '/'."""
         root = self.made.get((job.id, node))
         if root is None:
             state = self.engine.state
@@ -153,7 +149,6 @@ class Starter:
                 (top / sub).mkdir(parents=True, exist_ok=True)
             folder = state.job_dir(node, job.id)
             folder.mkdir(parents=True, exist_ok=True)
-            spread(str(folder))
             root = self.made[(job.id, node)] = str(folder) + "/"
         return root
 

@@ -30,14 +30,16 @@ The helper's work is advisory, never a change of what a task sees:
   progress, before the job's directories are moved away to be deleted; the helper never
   creates parent directories, so a tree that was moved away stays away.
 
-The same scan is why `spread` marks each job directory with the 'T' attribute of ext2/3/4
-(`chattr +T`, FS_TOPDIR_FL): its subdirectories, the task directories, are then placed
-in different block groups by the Orlov allocator, as the attribute is meant for (task
-directories are unrelated workspaces), and the inodes a deleted tree frees are spread
-thin instead of piled in the one group where the next run allocates. Measured on these
-VMs with 20 x 100 tasks right after other runs' trees were deleted: 2.4-2.7 s instead of
-5-8.5 s; on a quiet filesystem it costs about 5%. Other filesystems refuse the flag, and
-nothing changes there.
+The same scan is why the helper, when making a job's task directories is slow (more than
+`SLOW` seconds each, on average over `SAMPLES` it made itself), marks the job directory
+with the 'T' attribute of ext2/3/4 (`chattr +T`, FS_TOPDIR_FL; `spread`): its
+subdirectories, the task directories, are then placed in different block groups by the
+Orlov allocator, as the attribute is meant for (task directories are unrelated
+workspaces), away from the group full of recently freed inodes, and what a later delete
+frees is spread thin too. Measured on these VMs, 20 x 100 tasks right after other runs'
+trees were deleted: 2.2-2.5 s instead of 3-8.5 s. Not always: on a quiet filesystem
+spreading doubles the cost of a task directory (0.35 instead of 0.15 ms). Other
+filesystems refuse the flag, and nothing changes there.
 
 Protocol: NUL-terminated messages on a pipe, `P<path>` (prepare) and `F<prefix>` (forget;
 answered with one byte on a second pipe). The helper reads everything available before
@@ -54,6 +56,7 @@ import select
 import signal
 import struct
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable
 
@@ -67,6 +70,10 @@ _LONG = struct.calcsize("l")
 FS_IOC_GETFLAGS = (2 << 30) | (_LONG << 16) | (ord("f") << 8) | 1
 FS_IOC_SETFLAGS = (1 << 30) | (_LONG << 16) | (ord("f") << 8) | 2
 FS_TOPDIR_FL = 0x00020000
+#: Seconds per task directory (4 inodes) above which a job's directories are spread.
+SLOW = 0.001
+#: Task directories made by the helper per measurement.
+SAMPLES = 16
 
 
 def spread(path: str) -> bool:
@@ -116,7 +123,8 @@ def prepare(path: str) -> bool:
 class TaskDirs:
     """The engine's side of the helper process that makes task directories ahead."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow: float = SLOW) -> None:
+        self.slow = slow
         self.pid: int | None = None
         self._requests: int | None = None
         self._acks: int | None = None
@@ -234,7 +242,7 @@ class TaskDirs:
             code = 1
             try:
                 _helper_setup(req_r, ack_w)
-                _serve(req_r, ack_w)
+                _serve(req_r, ack_w, self.slow)
                 code = 0
             finally:
                 os._exit(code)
@@ -267,14 +275,18 @@ def _helper_setup(requests: int, acks: int) -> None:  # pragma: no cover - in th
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
-def _serve(requests: int, acks: int) -> None:
+def _serve(requests: int, acks: int, slow: float) -> None:
     """The helper's loop: prepare paths in order until the engine closes the pipe."""
     queue: deque[bytes] = deque()
     buffer = b""
+    timing = _Timing(slow)
     while True:
         if queue and not select.select([requests], [], [], 0)[0]:
-            path = queue.popleft()
-            prepare(os.fsdecode(path))
+            path = os.fsdecode(queue.popleft())
+            new = not os.path.lexists(path)
+            started = time.perf_counter()
+            if prepare(path) and new:
+                timing.made(path, time.perf_counter() - started)
             continue
         chunk = os.read(requests, 65536)
         if not chunk:
@@ -287,4 +299,34 @@ def _serve(requests: int, acks: int) -> None:
             elif message[:1] == b"F":
                 head = message[1:]
                 queue = deque(p for p in queue if not p.startswith(head))
+                timing.forget(os.fsdecode(head))
                 os.write(acks, b"F")
+
+
+class _Timing:
+    """How long the helper takes to make task directories, per job directory."""
+
+    def __init__(self, slow: float) -> None:
+        self.slow = slow
+        #: job directory -> [directories made, seconds] since the last decision
+        self.jobs: dict[str, list[float]] = {}
+        self.spread: set[str] = set()
+
+    def made(self, path: str, seconds: float) -> None:
+        """A task directory the helper made itself (not one that already existed)."""
+        parent = path.rpartition("/")[0]
+        if parent in self.spread:
+            return
+        tally = self.jobs.setdefault(parent, [0, 0.0])
+        tally[0] += 1
+        tally[1] += seconds
+        if tally[0] >= SAMPLES:
+            del self.jobs[parent]
+            if tally[1] / tally[0] > self.slow:
+                spread(parent)
+                self.spread.add(parent)
+
+    def forget(self, head: str) -> None:
+        """The job directories under `head` are going away."""
+        self.jobs = {k: v for k, v in self.jobs.items() if not (k + "/").startswith(head)}
+        self.spread = {k for k in self.spread if not (k + "/").startswith(head)}
