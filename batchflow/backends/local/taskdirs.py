@@ -31,7 +31,7 @@ The helper's work is advisory, never a change of what a task sees:
   creates parent directories, so a tree that was moved away stays away.
 
 The same scan is why the helper, when making a job's task directories is slow (more than
-`SLOW` seconds each, on average over `SAMPLES` it made itself), marks the job directory
+`SLOW` seconds of CPU each, the median of `SAMPLES` it made itself), marks the job directory
 with the 'T' attribute of ext2/3/4 (`chattr +T`, FS_TOPDIR_FL; `spread`): its
 subdirectories, the task directories, are then placed in different block groups by the
 Orlov allocator, as the attribute is meant for (task directories are unrelated
@@ -70,10 +70,10 @@ _LONG = struct.calcsize("l")
 FS_IOC_GETFLAGS = (2 << 30) | (_LONG << 16) | (ord("f") << 8) | 1
 FS_IOC_SETFLAGS = (1 << 30) | (_LONG << 16) | (ord("f") << 8) | 2
 FS_TOPDIR_FL = 0x00020000
-#: Seconds per task directory (4 inodes) above which a job's directories are spread.
+#: CPU seconds per task directory (4 inodes) above which a job's directories are spread.
 SLOW = 0.001
-#: Task directories made by the helper per measurement.
-SAMPLES = 16
+#: Task directories made by the helper per measurement (the median decides).
+SAMPLES = 8
 
 
 def spread(path: str) -> bool:
@@ -284,9 +284,9 @@ def _serve(requests: int, acks: int, slow: float) -> None:
         if queue and not select.select([requests], [], [], 0)[0]:
             path = os.fsdecode(queue.popleft())
             new = not os.path.lexists(path)
-            started = time.perf_counter()
+            started = time.process_time()  # CPU time: what the scan costs, not the waits
             if prepare(path) and new:
-                timing.made(path, time.perf_counter() - started)
+                timing.made(path, time.process_time() - started)
             continue
         chunk = os.read(requests, 65536)
         if not chunk:
@@ -308,7 +308,7 @@ class _Timing:
 
     def __init__(self, slow: float) -> None:
         self.slow = slow
-        #: job directory -> [directories made, seconds] since the last decision
+        #: job directory -> seconds each of the directories made since the last decision
         self.jobs: dict[str, list[float]] = {}
         self.spread: set[str] = set()
 
@@ -317,12 +317,11 @@ class _Timing:
         parent = path.rpartition("/")[0]
         if parent in self.spread:
             return
-        tally = self.jobs.setdefault(parent, [0, 0.0])
-        tally[0] += 1
-        tally[1] += seconds
-        if tally[0] >= SAMPLES:
+        times = self.jobs.setdefault(parent, [])
+        times.append(seconds)
+        if len(times) >= SAMPLES:
             del self.jobs[parent]
-            if tally[1] / tally[0] > self.slow:
+            if sorted(times)[len(times) // 2] > self.slow:
                 spread(parent)
                 self.spread.add(parent)
 
