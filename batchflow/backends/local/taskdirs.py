@@ -36,10 +36,10 @@ with the 'T' attribute of ext2/3/4 (`chattr +T`, FS_TOPDIR_FL; `spread`): its
 subdirectories, the task directories, are then placed in different block groups by the
 Orlov allocator, as the attribute is meant for (task directories are unrelated
 workspaces), away from the group full of recently freed inodes, and what a later delete
-frees is spread thin too. Measured on these VMs, 20 x 100 tasks right after other runs'
-trees were deleted: 2.2-2.5 s instead of 3-8.5 s. Not always: on a quiet filesystem
-spreading doubles the cost of a task directory (0.35 instead of 0.15 ms). Other
-filesystems refuse the flag, and nothing changes there.
+frees is spread thin too. On these VMs, `bench_local.py layers` run back to back (each
+run deleting its tree) stays at 2.2-2.5 s this way, where it climbed from 2 to 8-10 s
+before. Only when slow: on a quiet filesystem spreading doubles the cost of a task
+directory (0.35 instead of 0.15 ms). Other filesystems refuse the flag; nothing changes.
 
 Protocol: NUL-terminated messages on a pipe, `P<path>` (prepare) and `F<prefix>` (forget;
 answered with one byte on a second pipe). The helper reads everything available before
