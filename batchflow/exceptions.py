@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from batchflow.validation import Problem
@@ -50,6 +50,25 @@ __all__ = [
     "SubmitError",
     "UnknownTaskError",
 ]
+
+
+def located(where: Any, message: str) -> str:
+    """`message` after `file:line: job 'j' task 't' field` (the parts `where` knows)."""
+    parts: list[str] = []
+    if where.file:
+        parts.append(f"{where.file}:{where.line}:" if where.line else f"{where.file}:")
+    if where.job_id:
+        parts.append(f"job '{where.job_id}'")
+    if where.task_id:
+        parts.append(f"task '{where.task_id}'")
+    if where.field:
+        parts.append(where.field)
+    prefix = " ".join(parts)
+    if not message:
+        return prefix
+    if not prefix:
+        return message
+    return f"{prefix} {message}" if prefix.endswith(":") else f"{prefix}: {message}"
 
 
 class BatchflowError(Exception):
@@ -79,22 +98,10 @@ class FlowError(BatchflowError):
 
     def location(self) -> str:
         """`file:line: job 'j' task 't' field` with whatever parts are known."""
-        parts: list[str] = []
-        if self.file:
-            parts.append(f"{self.file}:{self.line}:" if self.line else f"{self.file}:")
-        if self.job_id:
-            parts.append(f"job '{self.job_id}'")
-        if self.task_id:
-            parts.append(f"task '{self.task_id}'")
-        if self.field:
-            parts.append(self.field)
-        return " ".join(parts)
+        return located(self, "")
 
     def __str__(self) -> str:
-        where = self.location()
-        if not where:
-            return self.message
-        return f"{where} {self.message}" if where.endswith(":") else f"{where}: {self.message}"
+        return located(self, self.message)
 
 
 class InvalidFieldError(FlowError):

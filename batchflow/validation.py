@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from batchflow import model
 from batchflow._gc import gc_paused
 from batchflow.dsl import Job, dep_tuple
-from batchflow.exceptions import FlowInvalid
+from batchflow.exceptions import FlowInvalid, located
 from batchflow.graph import Graph
 from batchflow.redact import redact
 
@@ -54,22 +54,10 @@ class Problem:
     line: int | None = None
 
     def location(self) -> str:
-        parts: list[str] = []
-        if self.file:
-            parts.append(f"{self.file}:{self.line}:" if self.line else f"{self.file}:")
-        if self.job_id:
-            parts.append(f"job '{self.job_id}'")
-        if self.task_id:
-            parts.append(f"task '{self.task_id}'")
-        if self.field:
-            parts.append(self.field)
-        return " ".join(parts)
+        return located(self, "")
 
     def __str__(self) -> str:
-        where = self.location()
-        if not where:
-            return self.message
-        return f"{where} {self.message}" if where.endswith(":") else f"{where}: {self.message}"
+        return located(self, self.message)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
