@@ -129,14 +129,16 @@ def submit(
     added. Exit code 0 when every task succeeded, 1 when any failed, 2 for bad input.
     """
     with failures():
-        from batchflow.cli.progress import watch
-        from batchflow.loader import load
-
-        loaded = load(flow, job_id=job_id, pool_id=pool_id)
-        loaded.check()
-        jobs = loaded.jobs if job is None else [loaded.job(job)]
         backend = local_backend(state_dir, slots=slots, nodes=nodes)
+        # The engine starts while the flow loads; it runs nothing until the job is stored.
+        getattr(backend, "start_early", lambda: None)()
         try:
+            from batchflow.cli.progress import watch
+            from batchflow.loader import load
+
+            loaded = load(flow, job_id=job_id, pool_id=pool_id)
+            loaded.check()
+            jobs = loaded.jobs if job is None else [loaded.job(job)]
             submitted = [backend.submit(j, replace=replace) for j in jobs]
             ids = [s.job_id for s in submitted]
             out = console()

@@ -244,3 +244,21 @@ def test_after_a_sigkill_the_helper_goes_and_requeued_tasks_log_afresh(
     for i in range(30):
         assert backend.read_file("killed", f"t{i:02d}", "stdout.txt") == f"t{i:02d}\n".encode()
     backend.close()
+
+
+def test_a_pipeline_stage_is_made_ahead_while_the_one_before_runs(
+    backend: LocalBackend, state_dir: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    job = Job("stages", on_all_tasks_complete="terminatejob")
+    first = job.task("first", f"{SH} 'while [ ! -e {gate} ]; do sleep 0.02; done'")
+    job.map("next-{i}", "/bin/true", i=range(6), after=first)
+    backend.submit(job)
+    job_dir = state_dir / "nodes" / "node-1" / "workitems" / "stages" / "job-1"
+    wait_for(lambda: backend.task("stages", "first").state == "running")
+    # the next stage waits for `first`, and its directories are made meanwhile
+    wait_for(lambda: (job_dir / "next-0" / "stderr.txt").exists())
+    assert backend.task("stages", "next-0").state == "active"
+    gate.touch()
+    status = wait_until_done(backend, "stages")
+    assert status.counts.succeeded == 7

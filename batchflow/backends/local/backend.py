@@ -72,6 +72,7 @@ class LocalBackend:
         self.slots = slots
         self.nodes = nodes
         self._store: Store | None = None
+        self._early: control.EarlyEngine | None = None
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -142,17 +143,38 @@ class LocalBackend:
 
     # -- the protocol ----------------------------------------------------------------
 
+    def start_early(self) -> None:
+        """Start an engine process now, to run what the next `submit` stores.
+
+        Its start-up then overlaps with the caller's work (loading a flow, writing the
+        job). Nothing is touched until `submit` commits; if no submit comes, `close`
+        (or the end of this process) makes it exit.
+        """
+        if self._early is None and control.engine_pid(self.state) is None:
+            self._early = control.EarlyEngine(self.state)
+
     def submit(self, job: Job, *, replace: bool = False) -> SubmitResult:
         """Store `job` (or attach to it) and make sure the engine runs it."""
         from batchflow.backends.local.catalog import check_inputs, check_slots, submit_job
 
-        check_inputs(job)
-        store = self._db(create=True)
-        slots = self._pool_setting(store, "slots", self.slots, os.cpu_count() or 1)
-        self._pool_setting(store, "nodes", self.nodes, 1)
-        check_slots(job, slots)
-        result = submit_job(store, job, replace=replace)
-        control.ensure_engine(self.state)
+        self.start_early()
+        try:
+            check_inputs(job)
+            store = self._db(create=True)
+            slots = self._pool_setting(store, "slots", self.slots, os.cpu_count() or 1)
+            self._pool_setting(store, "nodes", self.nodes, 1)
+            check_slots(job, slots)
+            result = submit_job(store, job, replace=replace)
+        except BaseException:
+            early, self._early = self._early, None
+            if early is not None:
+                early.cancel()
+            raise
+        early, self._early = self._early, None
+        if early is not None:
+            early.go()
+        else:
+            control.ensure_engine(self.state)
         return result
 
     def _pool_setting(self, store: Store, key: str, given: int | None, default: int) -> int:
@@ -313,6 +335,9 @@ class LocalBackend:
 
     def close(self) -> None:
         """Close the state file (the engine and its tasks are not affected)."""
+        early, self._early = self._early, None
+        if early is not None:
+            early.cancel()
         if self._store is not None:
             self._store.close()
             self._store = None

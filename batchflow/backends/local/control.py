@@ -11,6 +11,14 @@
 Race-free hand-over: a CLI commits its request before it looks at the lock; an engine that
 finds nothing to do releases the lock and only then looks at the store once more, taking
 the lock back if work arrived in between.
+
+Starting early (`EarlyEngine`): an engine takes a Python start and its imports, about
+0.15 s, before it can run anything. `submit` starts it before it writes the job (and the
+CLI before it even loads the flow), so that time passes while the CLI works. The early
+engine waits, without touching the state directory, on one end of a socket pair until the
+CLI says "go" after its commit, then answers whether it took the lock ("L") or found
+another engine running ("B", which the CLI then wakes). If the CLI exits without "go"
+(the flow was invalid, Ctrl-C), the engine sees the socket close and exits.
 """
 
 from __future__ import annotations
@@ -19,13 +27,14 @@ import contextlib
 import errno
 import fcntl
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from batchflow.backends.local.paths import StateDir
 
-__all__ = ["engine_pid", "ensure_engine", "poke", "try_lock"]
+__all__ = ["EarlyEngine", "engine_pid", "ensure_engine", "poke", "try_lock"]
 
 
 def try_lock(path: Path) -> int | None:
@@ -69,6 +78,70 @@ def poke(state: StateDir) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+#: How long `EarlyEngine.go` waits for the engine's answer before starting one the usual way.
+_ANSWER_TIMEOUT = 10.0
+
+
+class EarlyEngine:
+    """An engine process started ahead of the job it will run (see the module docstring)."""
+
+    def __init__(self, state: StateDir) -> None:
+        self.state = state
+        ours, theirs = socket.socketpair()
+        self._sock: socket.socket | None = ours
+        try:
+            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "batchflow.backends.local.engine",
+                    str(state.root),
+                    "--hold",
+                    str(theirs.fileno()),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except OSError:
+            ours.close()
+            self._sock = self._process = None
+        finally:
+            theirs.close()
+
+    def go(self) -> None:
+        """The job is committed: let the engine run it (or wake the one already running)."""
+        sock, self._sock = self._sock, None
+        answer = b""
+        if sock is not None:
+            with sock, contextlib.suppress(OSError):
+                sock.sendall(b"g")
+                sock.settimeout(_ANSWER_TIMEOUT)
+                answer = sock.recv(1)
+        self._reap()
+        if answer != b"L":  # another engine had the lock, or ours could not start
+            ensure_engine(self.state)
+
+    def cancel(self) -> None:
+        """Nothing was submitted: the engine exits without touching the state directory."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()  # an engine already forked off sees the socket close and exits
+        if self._process is not None:
+            with contextlib.suppress(OSError):
+                self._process.kill()  # a start still importing never forks
+        self._reap()
+
+    def _reap(self) -> None:
+        # The first process only forks the engine off and exits.
+        process, self._process = self._process, None
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=_ANSWER_TIMEOUT)
 
 
 def ensure_engine(state: StateDir) -> None:

@@ -374,14 +374,24 @@ def _write_pid(fd: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m batchflow.backends.local.engine STATE_DIR`: daemonize and run."""
+    """`python -m batchflow.backends.local.engine STATE_DIR`: daemonize and run.
+
+    `--foreground` runs in this process; `--hold FD` (see `control.EarlyEngine`) waits
+    for "go" on the socket FD before it touches the state directory, and answers "L" when
+    it took the lock or "B" when another engine has it.
+    """
     args = sys.argv[1:] if argv is None else argv
     root = Path(os.path.abspath(args[0]))
     foreground = "--foreground" in args
+    hold = int(args[args.index("--hold") + 1]) if "--hold" in args else None
     if not foreground and os.fork() > 0:
         os._exit(0)
     state = StateDir(root)
+    if hold is not None and not _held(hold, state):
+        return 0
     fd = control.try_lock(state.lock)
+    if hold is not None:
+        _answer(hold, b"B" if fd is None else b"L")
     if fd is None:
         return 0
     _write_pid(fd)
@@ -391,6 +401,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} engine stopped: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _held(sock: int, state: StateDir) -> bool:
+    """Wait for the CLI's "go"; then log to the state directory's engine log."""
+    try:
+        go = os.read(sock, 1)
+    except OSError:
+        go = b""
+    if go != b"g":
+        os.close(sock)
+        return False
+    try:
+        log = os.open(state.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        _answer(sock, b"X")
+        print(f"engine: cannot open {state.log}: {exc.strerror}", file=sys.stderr)
+        return False
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    return True
+
+
+def _answer(sock: int, answer: bytes) -> None:
+    with contextlib.suppress(OSError):
+        os.write(sock, answer)
+    with contextlib.suppress(OSError):
+        os.close(sock)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ class JobRun:
         "children",
         "common_env",
         "creation_time",
+        "cursor",
         "deadline",
         "done",
         "env_cache",
@@ -102,6 +103,8 @@ class JobRun:
         self.ready: deque[int] = deque()
         self.running = 0
         self.unfinished = 0
+        #: Every task before this index has started or is ready (see `LookAhead`).
+        self.cursor = 0
 
     def load(self, store: Store) -> None:
         """Build the arrays from the store's rows (at start, and when tasks were added)."""
@@ -155,6 +158,21 @@ class JobRun:
             if status[idx] == WAITING and pending[idx] == 0:
                 ready.append(idx)
         self.ready = ready
+        self.cursor = 0
+
+    def upcoming(self, count: int) -> list[int]:
+        """Up to `count` tasks, in order, that wait for dependencies (they start later)."""
+        status, pending, n = self.status, self.pending, self.n
+        pos = self.cursor
+        while pos < n and (status[pos] != WAITING or pending[pos] == 0):
+            pos += 1
+        self.cursor = pos
+        found: list[int] = []
+        while pos < n and len(found) < count:
+            if status[pos] == WAITING and pending[pos]:
+                found.append(pos)
+            pos += 1
+        return found
 
     def seq(self, idx: int) -> int:
         """The store's seq of index `idx`."""

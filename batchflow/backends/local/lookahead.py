@@ -11,6 +11,10 @@ a few times the slot count deep. For those tasks it
 - has their directories made by the `TaskDirs` helper (with one node only, where the
   node a task gets is known in advance).
 
+When the ready queues are shorter than the window, it is filled with the next tasks that
+still wait for dependencies, in task order: in a pipeline the next stage's directories
+are then made while the current stage runs, not when each task becomes ready.
+
 The window is refilled when half of it has started (or it was reset): the rows missing
 are read with one query per job and the directories asked for with one write to the
 helper, so a refill costs the loop little and wakes the helper up for a few tasks at once.
@@ -71,7 +75,9 @@ class LookAhead:
         limit = min(64, max(8, 4 * engine.slots_per_node * len(engine.nodes)))
         if not self.stale and len(self.rows) > limit // 2:
             return
-        jobs = [j for j in engine.jobs.values() if j.state == "active" and j.ready]
+        jobs = [
+            j for j in engine.jobs.values() if j.state == "active" and (j.ready or j.cursor < j.n)
+        ]
         if not jobs and not self.rows:
             return
         jobs.sort(key=lambda j: (-j.priority, j.creation_time))
@@ -89,6 +95,13 @@ class LookAhead:
                 order.append(key)
                 if len(order) >= limit:
                     break
+            if len(order) < limit:
+                for idx in job.upcoming(limit - len(order)):
+                    key = (job.rowid, idx)
+                    if key not in old:
+                        old[key] = None
+                        missing.append(idx)
+                    order.append(key)
             if missing:
                 self._read(job, missing, old)
             if len(order) >= limit:
