@@ -1,22 +1,25 @@
 """Places to run a job: one protocol (`Backend`), chosen with `get_backend(target)`.
 
-Implementations are imported only when chosen, so the CLI starts fast.
+Implementations are imported only when chosen, and the protocol's types only when used,
+so the CLI and the local engine's process start fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchflow.backends.base import (
-    Backend,
-    FailureInfo,
-    FileInfo,
-    JobStatus,
-    SubmitResult,
-    TaskCounts,
-    TaskInfo,
-)
 from batchflow.exceptions import BackendError
+
+if TYPE_CHECKING:
+    from batchflow.backends.base import (
+        Backend,
+        FailureInfo,
+        FileInfo,
+        JobStatus,
+        SubmitResult,
+        TaskCounts,
+        TaskInfo,
+    )
 
 __all__ = [
     "Backend",
@@ -30,6 +33,14 @@ __all__ = [
 ]
 
 TARGETS = ("local",)
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from batchflow.backends import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_backend(target: str | None = None, **options: Any) -> Backend:

@@ -56,3 +56,35 @@ def test_sigkill_of_the_engine_mid_run_then_resume(state_dir: Path, tmp_path: Pa
     requeued = {i for i, t in after.items() if t.requeue_count}
     assert requeued == running_at_kill
     backend.close()
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as source:
+            return source.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_a_new_engine_kills_what_the_dead_one_left_running(state_dir: Path, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    backend = LocalBackend(state_dir, slots=2)
+    job = Job("orphans")
+    # the task and a child of its own, both in the task's process group
+    job.task("stuck", f"/bin/sh -c 'sleep 600 & echo $$ $! >> {pids}; wait'")
+    backend.submit(job)
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
+    first = [int(p) for p in pids.read_text().split()]
+    assert all(alive(p) for p in first)
+    os.kill(engine_pid(StateDir(state_dir)) or 0, signal.SIGKILL)
+    wait_for(lambda: engine_pid(StateDir(state_dir)) is None)
+    assert all(alive(p) for p in first)  # the task outlives its engine...
+    backend.ensure_progress("orphans")
+    wait_for(lambda: not any(alive(p) for p in first))  # ...until the next one takes over
+    wait_for(lambda: len(pids.read_text().split()) == 4)  # and runs it again
+    task = backend.task("orphans", "stuck")
+    assert task.state == "running" and task.requeue_count == 1
+    backend.terminate("orphans")
+    wait_until_done(backend, "orphans")
+    backend.close()

@@ -114,13 +114,6 @@ class Preparations:
         for attempt, spec in batch:
             self.engine.starter.spawn_attempt(attempt, spec)
 
-    def started(self, attempt: Attempt) -> None:
-        """Record the pid of a preparation/release attempt."""
-        self.engine.write(
-            "UPDATE prep SET pid = ? WHERE job = ? AND node = ? AND kind = ?",
-            (attempt.pid, attempt.job.rowid, attempt.node, attempt.kind),
-        )
-
     def finished(self, attempt: Attempt, back: str | None, result: outcome.Outcome | None) -> None:
         """A preparation or release attempt ended."""
         engine, job, node = self.engine, attempt.job, attempt.node
@@ -134,7 +127,7 @@ class Preparations:
         ok = result.succeeded
         engine.write(
             "UPDATE prep SET state = 'completed', end = ?, exit_code = ?, result = ?, "
-            "failure = ?, pid = NULL WHERE job = ? AND node = ? AND kind = ?",
+            "failure = ? WHERE job = ? AND node = ? AND kind = ?",
             (
                 time.time(),
                 result.exit_code,

@@ -2,15 +2,19 @@
 
 A task left `running` or `preparing` by an engine that was killed is requeued, as Batch
 requeues the tasks of a node it lost: state back to `active`, `requeueCount` + 1. Its
-process (which runs in its own session and so outlived the engine) is killed first, so
-it cannot race its own re-run; a recorded pid is only trusted if that process still has
-the task's `AZ_BATCH_JOB_ID`/`AZ_BATCH_TASK_ID` in its environment (pids get reused).
-Task counts are recounted from the rows, so they can never drift across crashes.
+processes (which run in their own session and so outlived the engine) are killed first,
+so they cannot race their own re-run. They are found by their environment, which every
+process of a task inherits: `AZ_BATCH_NODE_ROOT_DIR` under this state directory's nodes
+and the task's `AZ_BATCH_JOB_ID`/`AZ_BATCH_TASK_ID` (the engine records no pids, which
+saves a write per task, and an environment is not reused the way a pid is). Their whole
+process groups are killed. Task counts are recounted from the rows, so they can never
+drift across crashes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 
@@ -18,42 +22,59 @@ from batchflow.backends.local.paths import StateDir
 from batchflow.backends.local.runner import kill_group
 from batchflow.backends.local.store import ACTIVE, COMPLETED, FAILURE, SUCCESS, Store
 
-__all__ = ["is_task_process", "recover"]
+__all__ = ["recover", "task_groups"]
 
 
-def is_task_process(pid: int, job_id: str, task_id: str) -> bool:
-    """Whether `pid` is (still) the process of this task, judged by its environment."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as source:
-            environ = source.read()
-    except OSError:
-        return False
-    variables = set(environ.split(b"\0"))
-    return (
-        f"AZ_BATCH_JOB_ID={job_id}".encode() in variables
-        and f"AZ_BATCH_TASK_ID={task_id}".encode() in variables
-    )
+def task_groups(state: StateDir, tasks: set[tuple[str, str]]) -> set[int]:
+    """Process groups of live processes of `tasks` ((job id, task id)) of this state dir."""
+    nodes = os.fsencode(state.root / "nodes") + b"/"
+    groups: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as source:
+                environ = source.read()
+            if nodes not in environ:
+                continue
+            with open(f"/proc/{entry}/stat", "rb") as source:
+                stat = source.read()
+        except OSError:
+            continue  # gone, or not ours to read
+        found = dict(item.split(b"=", 1) for item in environ.split(b"\0") if b"=" in item)
+        root = found.get(b"AZ_BATCH_NODE_ROOT_DIR", b"") + b"/"
+        if not root.startswith(nodes):
+            continue
+        key = (
+            os.fsdecode(found.get(b"AZ_BATCH_JOB_ID", b"")),
+            os.fsdecode(found.get(b"AZ_BATCH_TASK_ID", b"")),
+        )
+        if key in tasks:
+            groups.add(int(stat.rsplit(b")", 1)[1].split()[2]))  # field 5: pgrp
+    return groups
 
 
 def recover(store: Store, state: StateDir) -> int:
     """Requeue what a dead engine left running; the number of tasks requeued."""
     orphans = store.query(
-        "SELECT t.pid, j.id, t.id FROM tasks t JOIN jobs j ON j.rowid = t.job "
-        "WHERE t.state IN (1, 2) AND t.pid IS NOT NULL "
-        "UNION ALL SELECT p.pid, j.id, p.kind FROM prep p JOIN jobs j ON j.rowid = p.job "
-        "WHERE p.state = 'running' AND p.pid IS NOT NULL"
+        "SELECT j.id, t.id FROM tasks t JOIN jobs j ON j.rowid = t.job WHERE t.state IN (1, 2) "
+        "UNION ALL SELECT j.id, p.kind FROM prep p JOIN jobs j ON j.rowid = p.job "
+        "WHERE p.state = 'running'"
     )
-    for pid, job_id, task_id in orphans:
-        if task_id in ("preparation", "release"):
-            spec = store.one("SELECT spec FROM jobs WHERE id = ?", (job_id,))
-            task_id = _special_id(spec[0] if spec else "{}", task_id)
-        if is_task_process(pid, job_id, task_id):
-            kill_group(pid)
+    if orphans:
+        tasks: set[tuple[str, str]] = set()
+        for job_id, task_id in orphans:
+            if task_id in ("preparation", "release"):
+                spec = store.one("SELECT spec FROM jobs WHERE id = ?", (job_id,))
+                task_id = _special_id(spec[0] if spec else "{}", task_id)
+            tasks.add((job_id, task_id))
+        for group in task_groups(state, tasks):
+            kill_group(group)
     now = time.time()
     with store.write() as db:
         requeued = db.execute(
             "UPDATE tasks SET prev = state, prev_time = state_time, state = ?, state_time = ?, "
-            "requeues = requeues + 1, last_requeue = ?, pid = NULL WHERE state IN (1, 2)",
+            "requeues = requeues + 1, last_requeue = ? WHERE state IN (1, 2)",
             (ACTIVE, now, now),
         ).rowcount
         db.execute("DELETE FROM prep WHERE state = 'running'")

@@ -40,10 +40,9 @@ __all__ = ["Starter"]
 
 _START = (
     "UPDATE tasks SET prev = state, prev_time = state_time, state = ?, state_time = ?, "
-    "start = ?, end = NULL, exit_code = NULL, result = NULL, failure = NULL, node = ?, pid = NULL "
+    "start = ?, end = NULL, exit_code = NULL, result = NULL, failure = NULL, node = ? "
     "WHERE job = ? AND seq = ?"
 )
-_PID = "UPDATE tasks SET pid = ? WHERE job = ? AND seq = ?"
 
 
 def _seconds(value: str | None) -> float | None:
@@ -226,7 +225,3 @@ class Starter:
         seconds = _seconds(attempt.wall_clock)
         if seconds is not None:
             heapq.heappush(engine.timers, (attempt.start + seconds, pid))
-        if attempt.kind in ("task", "manager"):
-            engine.write(_PID, (pid, job.rowid, job.seq(attempt.idx)))
-        else:
-            engine.prep.started(attempt)

@@ -97,7 +97,6 @@ CREATE TABLE IF NOT EXISTS tasks(
     last_retry REAL,
     last_requeue REAL,
     node TEXT,
-    pid INTEGER,
     done_seq INTEGER,
     PRIMARY KEY(job, seq)
 ) WITHOUT ROWID;
@@ -114,7 +113,6 @@ CREATE TABLE IF NOT EXISTS prep(
     result INTEGER,
     failure TEXT,
     retries INTEGER NOT NULL DEFAULT 0,
-    pid INTEGER,
     PRIMARY KEY(job, node, kind)
 ) WITHOUT ROWID;
 """

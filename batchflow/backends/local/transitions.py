@@ -35,12 +35,12 @@ __all__ = ["Transitions"]
 
 _END = (
     "UPDATE tasks SET prev = state, prev_time = state_time, state = 3, state_time = ?, end = ?, "
-    "exit_code = ?, result = ?, failure = ?, satisfied = ?, pid = NULL, done_seq = ? "
+    "exit_code = ?, result = ?, failure = ?, satisfied = ?, done_seq = ? "
     "WHERE job = ? AND seq = ?"
 )
 _BACK = (
     "UPDATE tasks SET prev = state, prev_time = state_time, state = 0, state_time = ?, "
-    "pid = NULL, exit_code = NULL{extra} WHERE job = ? AND seq = ?"
+    "exit_code = NULL{extra} WHERE job = ? AND seq = ?"
 )
 _RETRY = _BACK.format(extra=", retries = retries + 1, last_retry = ?")
 _REQUEUE = _BACK.format(extra=", requeues = requeues + 1, last_requeue = ?")
