@@ -95,7 +95,7 @@ def test_with_an_engine_running_the_early_one_hands_over(state_dir: Path) -> Non
     early.go()
     assert wait_until_done(second, "quick").counts.succeeded == 1
     assert engine_pid(StateDir(state_dir)) == running  # the same engine ran both
-    assert engines_on(state_dir) == [running]
+    wait_for(lambda: engines_on(state_dir) == [running])  # the early one, told "B", left
     first.terminate("long")
     wait_until_done(first, "long")
     first.close()
