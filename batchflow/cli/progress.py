@@ -20,6 +20,10 @@ __all__ = ["describe_failure", "failure_line", "watch"]
 
 _REFRESH = 0.1
 _CHECK_ENGINE = 1.0
+#: Poll interval once every job has at most `_FEW` tasks left to finish.
+_REFRESH_NEAR_END = 0.01
+_FEW = 8
+_QUIET_POLLS = 50
 
 
 def describe_failure(task: TaskInfo) -> str:
@@ -96,6 +100,8 @@ def watch(
     next_check = started + _CHECK_ENGINE
     restarts = 0
     last_seen: list[int] = []
+    last_pause_seen: list[int] = []
+    quiet = 0
     display = None
     if live:
         from rich.live import Live
@@ -140,7 +146,13 @@ def watch(
 
                         tail = getattr(backend, "engine_log_tail", lambda: None)()
                         raise StateError(f"the local engine keeps stopping: {tail or 'no log'}")
-            time.sleep(_REFRESH)
+            # The last few tasks: look more often, so the end is seen when it comes (for
+            # half a second after the last change; a long last task is watched at the
+            # usual pace).
+            quiet = quiet + 1 if seen == last_pause_seen else 0
+            last_pause_seen = seen
+            near_end = all(s.counts.active + s.counts.running <= _FEW for s in statuses)
+            time.sleep(_REFRESH_NEAR_END if near_end and quiet < _QUIET_POLLS else _REFRESH)
     finally:
         if display is not None:
             display.stop()
