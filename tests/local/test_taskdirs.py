@@ -251,14 +251,18 @@ def test_a_pipeline_stage_is_made_ahead_while_the_one_before_runs(
 ) -> None:
     gate = tmp_path / "gate"
     job = Job("stages", on_all_tasks_complete="terminatejob")
-    first = job.task("first", f"{SH} 'while [ ! -e {gate} ]; do sleep 0.02; done'")
+    # waits for the gate (at most a minute, so a failing test leaves nothing behind)
+    wait = f"i=0; while [ ! -e {gate} ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done"
+    first = job.task("first", f"{SH} '{wait}'")
     job.map("next-{i}", "/bin/true", i=range(6), after=first)
     backend.submit(job)
     job_dir = state_dir / "nodes" / "node-1" / "workitems" / "stages" / "job-1"
-    wait_for(lambda: backend.task("stages", "first").state == "running")
-    # the next stage waits for `first`, and its directories are made meanwhile
-    wait_for(lambda: (job_dir / "next-0" / "stderr.txt").exists())
-    assert backend.task("stages", "next-0").state == "active"
-    gate.touch()
+    try:
+        wait_for(lambda: backend.task("stages", "first").state == "running")
+        # the next stage waits for `first`, and its directories are made meanwhile
+        wait_for(lambda: (job_dir / "next-0" / "stderr.txt").exists())
+        assert backend.task("stages", "next-0").state == "active"
+    finally:
+        gate.touch()
     status = wait_until_done(backend, "stages")
     assert status.counts.succeeded == 7
