@@ -10,7 +10,10 @@ from __future__ import annotations
 import array
 import fcntl
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from batchflow.backends.local.taskdirs import (
     FS_IOC_GETFLAGS,
     FS_TOPDIR_FL,
     SAMPLES,
+    Spares,
     TaskDirs,
     prepare,
     spread,
@@ -120,28 +124,93 @@ def test_without_its_helper_the_engine_makes_directories_itself(tmp_path: Path) 
     dirs.close()
 
 
-def test_slow_task_directories_make_the_helper_spread_them(tmp_path: Path) -> None:
+def test_the_helper_makes_directories_in_spread_buckets_and_moves_them(tmp_path: Path) -> None:
     probe = tmp_path / "probe"
     probe.mkdir()
-    supported = spread(str(probe))  # ext2/3/4 have the 'T' attribute; tmpfs, xfs do not
-    assert not supported or flags_of(probe) & FS_TOPDIR_FL
-    fast, slow = tmp_path / "fast-job", tmp_path / "slow-job"
-    fast.mkdir()
-    slow.mkdir()
-    # a threshold no filesystem stays under (0 s) or always does (an hour per directory)
-    for folder, threshold in ((slow, 0.0), (fast, 3600.0)):
-        dirs = TaskDirs(slow=threshold)
-        try:
-            dirs.want(str(folder / f"t{i:02d}") for i in range(SAMPLES + 4))
-            for i in range(SAMPLES + 4):
-                done = folder / f"t{i:02d}" / "stderr.txt"
-                wait_for(done.exists)
-        finally:
-            dirs.close()  # the helper has finished (and decided) once it exits
-    assert bool(flags_of(slow) & FS_TOPDIR_FL) == supported
-    assert not flags_of(fast) & FS_TOPDIR_FL
-    # the attribute is not inherited: a task's own wd stays near its task directory
-    assert not flags_of(slow / f"t{SAMPLES + 3:02d}") & FS_TOPDIR_FL
+    supported = spread(str(probe))  # ext2/3/4 (the VMs' disks) have 'T'; tmpfs, xfs do not
+    job = tmp_path / "job-1"
+    job.mkdir()
+    (job / "retry" / "wd").mkdir(parents=True)  # a retry's directory: kept, not replaced
+    (job / "retry" / "wd" / "out.txt").write_text("attempt 1\n")
+    spares = tmp_path / "spare"
+    dirs = TaskDirs(spares=str(spares))
+    try:
+        paths = [str(job / f"t{i:03d}") for i in range(40)] + [str(job / "retry")]
+        dirs.want(paths)
+        for path in paths:
+            wait_for(lambda path=path: os.path.exists(path + "/stderr.txt"))
+        if supported:
+            assert flags_of(spares) & FS_TOPDIR_FL  # buckets go where Orlov finds room
+            assert len(os.listdir(spares)) == 1  # one bucket, now empty: all were moved
+        else:
+            assert not spares.exists()  # made in place (the tmpfs test below checks that)
+        assert not flags_of(job / "t000") & FS_TOPDIR_FL
+        # a gone parent is not made; the spare made for it waits for the next task
+        dirs.want([str(tmp_path / "gone" / "t0"), str(job / "last")])
+        wait_for(lambda: (job / "last" / "stderr.txt").exists())
+        assert not (tmp_path / "gone").exists()
+    finally:
+        dirs.close()
+    for path in [*paths, str(job / "last")]:
+        assert sorted(os.listdir(path)) == ["stderr.txt", "stdout.txt", "wd"]
+    assert (job / "retry" / "wd" / "out.txt").read_text() == "attempt 1\n"
+    assert not spares.exists()  # what was not used is removed when the helper ends
+
+
+def test_a_slow_bucket_is_left_for_a_new_one(tmp_path: Path) -> None:
+    job = tmp_path / "job-1"
+    job.mkdir()
+    for slow, buckets in ((3600.0, 1), (0.0, 3)):  # never slow / always slow
+        spares = Spares(str(tmp_path / f"spare-{slow}"), slow)
+        if spares.root is None:  # not ext2/3/4: nothing is made in buckets
+            buckets = 1
+        seen = set()
+        for i in range(3 * SAMPLES):
+            assert spares.place(str(job / f"t{slow}-{i}"))
+            seen.add(spares.bucket)
+        assert len(seen) == buckets
+        spares.close()
+
+
+def test_without_the_t_attribute_directories_are_made_in_place(tmp_path: Path) -> None:
+    """On tmpfs (no 'T' attribute) no spare is made: in a private mount namespace."""
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare (util-linux) is needed for this test"
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    code = (
+        "import os, sys\n"
+        "from batchflow.backends.local.taskdirs import Spares\n"
+        "root = sys.argv[1]\n"
+        "os.mkdir(root + '/job')\n"
+        "spares = Spares(root + '/spare')\n"
+        "assert spares.root is None\n"
+        "assert spares.place(root + '/job/t1')\n"
+        "assert sorted(os.listdir(root + '/job/t1')) == ['stderr.txt', 'stdout.txt', 'wd']\n"
+        "assert not os.path.exists(root + '/spare') or not os.listdir(root + '/spare')\n"
+        "print('in place')\n"
+    )
+    script = f'mount -t tmpfs tmpfs {mount_point} && exec {sys.executable} -c "$0" {mount_point}'
+    result = subprocess.run(
+        [
+            unshare,
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "in place"
 
 
 def flags_of(path: Path) -> int:

@@ -79,7 +79,7 @@ class Engine:
         self.account_url = os.environ.get("BATCHFLOW_ACCOUNT_URL", "http://127.0.0.1/")
         self.used: dict[str, int] = {}
         self.exclusive: set[str] = set()
-        self.dirs = TaskDirs()
+        self.dirs = TaskDirs(spares=str(state.root / "spare"))
         self.ahead = LookAhead(self)
         self.woken = True
         self.again = False

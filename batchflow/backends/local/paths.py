@@ -8,6 +8,7 @@
   engine.log                      the engine's own messages
   staging/                        specs and results of tasks run through the staging wrapper
   results/<job>/<task>/...        files matched by the DSL's outputs= patterns
+  spare/                          task directories made ahead, before they move into place
   nodes/<node-id>/                AZ_BATCH_NODE_ROOT_DIR of each emulated node (section 4.2)
     applications/ fsmounts/ shared/ startup/ volatile/
     workitems/<job>/job-1/<task>/ AZ_BATCH_TASK_DIR: stdout.txt, stderr.txt, wd/
