@@ -27,12 +27,14 @@ import contextlib
 import errno
 import fcntl
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batchflow.backends.local.paths import StateDir
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["EarlyEngine", "engine_pid", "ensure_engine", "poke", "try_lock"]
 
@@ -88,6 +90,9 @@ class EarlyEngine:
     """An engine process started ahead of the job it will run (see the module docstring)."""
 
     def __init__(self, state: StateDir) -> None:
+        import socket
+        import subprocess
+
         self.state = state
         ours, theirs = socket.socketpair()
         self._sock: socket.socket | None = ours
@@ -138,6 +143,8 @@ class EarlyEngine:
 
     def _reap(self) -> None:
         # The first process only forks the engine off and exits.
+        import subprocess
+
         process, self._process = self._process, None
         if process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -151,6 +158,8 @@ def ensure_engine(state: StateDir) -> None:
     if engine_pid(state) is not None:
         poke(state)
         return
+    import subprocess
+
     state.root.mkdir(parents=True, exist_ok=True)
     with open(state.log, "ab") as log:
         # The engine forks into the background and its first process exits at once.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +33,59 @@ STORAGE_VARIABLES = ("BATCHFLOW_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNE
 FILE_FIELDS = ("resourceFiles", "outputFiles", "$inputs", "$outputs")
 
 
-@dataclass(slots=True)
 class Attempt:
     """A started attempt of a task (or of a job preparation/release task)."""
 
-    job: JobRun
-    idx: int
-    task_id: str
-    node: str
-    slots: int
-    pid: int
-    start: float
-    conditions: dict[str, Any] | None
-    max_retries: int
-    retries: int
-    wall_clock: str | None
-    #: Path of the staging wrapper's spec, when the task has files.
-    spec_path: Path | None = None
-    #: Why the engine killed it: 'timeout', 'terminate', 'requeue', 'delete'.
-    kill_reason: str | None = None
-    #: 'task', 'manager', 'preparation' or 'release'.
-    kind: str = "task"
+    __slots__ = (
+        "conditions",
+        "idx",
+        "job",
+        "kill_reason",
+        "kind",
+        "max_retries",
+        "node",
+        "pid",
+        "retries",
+        "slots",
+        "spec_path",
+        "start",
+        "task_id",
+        "wall_clock",
+    )
+
+    def __init__(
+        self,
+        job: JobRun,
+        idx: int,
+        task_id: str,
+        node: str,
+        slots: int,
+        pid: int,
+        start: float,
+        conditions: dict[str, Any] | None,
+        max_retries: int,
+        retries: int,
+        wall_clock: str | None,
+        *,
+        kind: str = "task",
+    ) -> None:
+        self.job = job
+        self.idx = idx
+        self.task_id = task_id
+        self.node = node
+        self.slots = slots
+        self.pid = pid
+        self.start = start
+        self.conditions = conditions
+        self.max_retries = max_retries
+        self.retries = retries
+        self.wall_clock = wall_clock
+        #: 'task', 'manager', 'preparation' or 'release'.
+        self.kind = kind
+        #: Path of the staging wrapper's spec, when the task has files.
+        self.spec_path: Path | None = None
+        #: Why the engine killed it: 'timeout', 'terminate', 'requeue', 'delete'.
+        self.kill_reason: str | None = None
 
 
 def node_env(

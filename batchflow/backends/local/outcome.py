@@ -14,8 +14,7 @@ finished attempt:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from batchflow.redact import redact
 
@@ -30,8 +29,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The end of a task: its exit code (None if the process never ran) and failure."""
 
     exit_code: int | None

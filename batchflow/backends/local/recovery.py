@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 
 from batchflow.backends.local.paths import StateDir
@@ -88,6 +87,8 @@ def recover(store: Store, state: StateDir) -> int:
             "ntasks = (SELECT count(*) FROM tasks WHERE job = jobs.rowid), settled = 0",
             (ACTIVE, COMPLETED, SUCCESS, COMPLETED, FAILURE),
         )
+    import shutil
+
     with contextlib.suppress(OSError):
         shutil.rmtree(state.staging)
     return int(requeued)

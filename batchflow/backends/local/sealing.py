@@ -16,8 +16,6 @@ the key file stays private.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import os
 import re
 from pathlib import Path
@@ -57,6 +55,9 @@ class Sealer:
         return self._key
 
     def _stream(self, nonce: bytes, size: int) -> bytes:
+        import hashlib  # here: the engine's start-up skips OpenSSL until a secret shows up
+        import hmac
+
         key = self._load()
         blocks = []
         for counter in range((size + 31) // 32):

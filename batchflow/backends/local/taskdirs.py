@@ -63,7 +63,6 @@ import errno
 import fcntl
 import os
 import select
-import shutil
 import signal
 import struct
 import sys
@@ -146,6 +145,8 @@ class Spares:
         #: Spare directories made and not placed (their target was there already).
         self.unused: list[str] = []
         if root is not None:
+            import shutil  # here, in the helper: the engine's start-up does not need it
+
             with contextlib.suppress(OSError):
                 shutil.rmtree(root)  # what a helper that was killed left
             try:
@@ -211,6 +212,8 @@ class Spares:
     def close(self) -> None:
         """Remove what was made and not used."""
         if self.root is not None:
+            import shutil
+
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.root)
 
