@@ -66,22 +66,24 @@ def check_inputs(job: Job) -> None:
 
     base = Path(base_dir_of(job))
     checked: set[tuple[str, ...]] = set()
-    for task in job.tasks:
-        if not task.inputs or task.inputs in checked:
+    for seq, inputs in enumerate(job._inputs):  # the column: no Task handle per task
+        if not inputs or inputs in checked:
             continue
+        task = job.tasks[seq]
         try:
-            check_task_inputs(task.inputs, base, job_id=job.id, task_id=task.id)
+            check_task_inputs(inputs, base, job_id=job.id, task_id=task.id)
         except FlowError as exc:
             exc.file, exc.line = job.source, task.line
             raise
-        checked.add(task.inputs)
+        checked.add(inputs)
 
 
 def check_slots(job: Job, slots_per_node: int) -> None:
     """A task needing more slots than a node has could never run: reject it now."""
-    for task in job.tasks:
-        need = (task.spec or {}).get("requiredSlots", 1)
+    for seq, spec in enumerate(job._specs):
+        need = (spec or {}).get("requiredSlots", 1)
         if need > slots_per_node:
+            task = job.tasks[seq]
             raise InvalidFieldError(
                 f"requiredSlots is {need} but each local node has {slots_per_node} slots, "
                 f"so it could never run (use --slots {need} or more)",
