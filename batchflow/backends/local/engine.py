@@ -71,6 +71,9 @@ class Engine:
         self.timers: list[tuple[float, int]] = []
         self.in_tx = False
         self.deltas: dict[int, list[int]] = {}
+        #: When the oldest count change not yet written was made; whether it is due now.
+        self.counts_since = 0.0
+        self.counts_due = False
         self.base_env = {
             k: v
             for k, v in os.environ.items()
@@ -112,9 +115,11 @@ class Engine:
     def count(
         self, job: JobRun, active: int = 0, running: int = 0, ok: int = 0, bad: int = 0
     ) -> None:
-        """Stage a change of the job's task counts."""
+        """Stage a change of the job's task counts (written by `commit`, see there)."""
         delta = self.deltas.get(job.rowid)
         if delta is None:
+            if not self.deltas:
+                self.counts_since = time.monotonic()
             delta = self.deltas[job.rowid] = [0, 0, 0, 0, 0]
         delta[0] += active
         delta[1] += running
@@ -122,16 +127,26 @@ class Engine:
         delta[3] += bad
         delta[4] += ok + bad
 
-    def commit(self) -> None:
-        """Commit the open transaction, with the task count changes."""
-        for rowid, d in self.deltas.items():
-            self.write(
-                "UPDATE jobs SET n_active = n_active + ?, n_running = n_running + ?, "
-                "n_succeeded = n_succeeded + ?, n_failed = n_failed + ?, "
-                "n_done = n_done + ? WHERE rowid = ?",
-                (*d, rowid),
-            )
-        self.deltas.clear()
+    def commit(self, *, counts: bool = False) -> None:
+        """Commit the open transaction, with the task count changes when they are due.
+
+        The jobs' task counts are written with the first commit at least `_LAZY` after
+        they changed (one row fewer per commit while tasks come and go every
+        millisecond), at once when `counts` or `counts_due` (a job changed state or
+        settled: whoever sees that must see the final counts). A crash loses nothing:
+        an engine recounts them from the task rows when it starts.
+        """
+        deltas = self.deltas
+        if deltas and (counts or self.counts_due or time.monotonic() - self.counts_since >= _LAZY):
+            for rowid, d in deltas.items():
+                self.write(
+                    "UPDATE jobs SET n_active = n_active + ?, n_running = n_running + ?, "
+                    "n_succeeded = n_succeeded + ?, n_failed = n_failed + ?, "
+                    "n_done = n_done + ? WHERE rowid = ?",
+                    (*d, rowid),
+                )
+            deltas.clear()
+            self.counts_due = False
         if self.in_tx:
             try:
                 self.store.conn.execute("COMMIT")
@@ -288,6 +303,7 @@ class Engine:
             )
             if int(stuck) != job.settled:
                 job.settled = int(stuck)
+                self.counts_due = True  # whoever sees it settled sees its final counts
                 self.write("UPDATE jobs SET settled = ? WHERE rowid = ?", (int(stuck), job.rowid))
 
     def leave(self) -> bool:
@@ -345,10 +361,11 @@ class Engine:
             if self.reap() or self.again:
                 continue
             self.mark_settled()
-            # What is left (pids of the tasks just spawned, settled flags, counts) is not
-            # needed before a spawn: batch it with the next completions, at most _LAZY later.
-            if not self.busy() or time.monotonic() - self.tx_since >= _LAZY:
-                self.commit()
+            # What is left (settled flags, counts) is not needed before a spawn: batch it
+            # with the next completions, at most _LAZY later (at once if all is quiet).
+            idle = not self.busy()
+            if idle or time.monotonic() - self.tx_since >= _LAZY:
+                self.commit(counts=idle)
             if not self.busy():
                 if self.leave():
                     return

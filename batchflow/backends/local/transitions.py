@@ -114,8 +114,9 @@ class Transitions:
     def set_job_state(
         self, job: JobRun, state: str, *, reason: str | None = None, end: bool = False
     ) -> None:
-        """Move the job to `state` (with previousState kept)."""
+        """Move the job to `state` (with previousState kept), with its counts up to date."""
         now = time.time()
+        self.engine.counts_due = True
         self.engine.write(
             "UPDATE jobs SET previous_state = state, previous_state_time = state_time, "
             "state = ?, state_time = ?, terminate_reason = coalesce(?, terminate_reason), "
