@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,3 +80,20 @@ def wait_for(condition: object, timeout: float = WAIT) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+def in_private_mounts(
+    script: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`sh -c script args...` as root of new user and mount namespaces: it may mount a
+    tmpfs, and the mount goes away with it (no privileges needed, no mount left)."""
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare (util-linux) is needed for this test"
+    namespaces = ["--user", "--map-root-user", "--mount", "--propagation", "private"]
+    return subprocess.run(
+        [unshare, *namespaces, "sh", "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

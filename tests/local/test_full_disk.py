@@ -6,12 +6,13 @@ The state directory lives on a real, tiny tmpfs, mounted in a private mount name
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.local.conftest import in_private_mounts
 
 FLOW = """\
 from batchflow import Job
@@ -24,8 +25,6 @@ def run_on_tiny_disk(
     tmp_path: Path, size: str, flow: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     """`batchflow submit` with its state on a tmpfs of `size`, in a private mount namespace."""
-    unshare = shutil.which("unshare")
-    assert unshare, "unshare (util-linux) is needed for this test"
     mount_point = tmp_path / "small"
     mount_point.mkdir()
     (tmp_path / "flow.py").write_text(flow)
@@ -34,23 +33,7 @@ def run_on_tiny_disk(
         f"exec {sys.executable} -m batchflow submit {tmp_path / 'flow.py'} "
         f"--state-dir {mount_point / 'state'} " + " ".join(args)
     )
-    return subprocess.run(
-        [
-            unshare,
-            "--user",
-            "--map-root-user",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return in_private_mounts(script)
 
 
 @pytest.mark.parametrize(

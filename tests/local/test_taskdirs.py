@@ -10,9 +10,7 @@ from __future__ import annotations
 import array
 import fcntl
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -30,7 +28,7 @@ from batchflow.backends.local.taskdirs import (
     spread,
 )
 from batchflow.dsl import Job
-from tests.local.conftest import run, wait_for, wait_until_done
+from tests.local.conftest import in_private_mounts, run, wait_for, wait_until_done
 
 SH = "/bin/sh -c"
 
@@ -174,8 +172,6 @@ def test_a_slow_bucket_is_left_for_a_new_one(tmp_path: Path) -> None:
 
 def test_without_the_t_attribute_directories_are_made_in_place(tmp_path: Path) -> None:
     """On tmpfs (no 'T' attribute) no spare is made: in a private mount namespace."""
-    unshare = shutil.which("unshare")
-    assert unshare, "unshare (util-linux) is needed for this test"
     mount_point = tmp_path / "tmpfs"
     mount_point.mkdir()
     code = (
@@ -191,24 +187,7 @@ def test_without_the_t_attribute_directories_are_made_in_place(tmp_path: Path) -
         "print('in place')\n"
     )
     script = f'mount -t tmpfs tmpfs {mount_point} && exec {sys.executable} -c "$0" {mount_point}'
-    result = subprocess.run(
-        [
-            unshare,
-            "--user",
-            "--map-root-user",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            code,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = in_private_mounts(script, code, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "in place"
 
