@@ -20,9 +20,10 @@ __all__ = ["describe_failure", "failure_line", "watch"]
 
 _REFRESH = 0.1
 _CHECK_ENGINE = 1.0
-#: Poll interval once every job has at most `_FEW` tasks left to finish.
+#: Poll interval once every job has at most `_FEW` tasks left to finish (the counts a
+#: CLI reads lag the engine by up to 50 ms: many short tasks end in that time).
 _REFRESH_NEAR_END = 0.01
-_FEW = 8
+_FEW = 200
 _QUIET_POLLS = 50
 
 
