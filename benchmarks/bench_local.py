@@ -116,20 +116,36 @@ def rounds(measure: object, names: tuple[str, ...]) -> dict[str, float]:
 def independent(n: int = 2000) -> None:
     print(f"independent: {n:,} /bin/true, 2 slots")
 
+    flow = (
+        "from batchflow import Job\n"
+        "job = Job('independent', on_all_tasks_complete='terminatejob')\n"
+        f"job.map('t{{i}}', '/bin/true', i=range({n}))\n"
+    )
+
     def measure() -> dict[str, float]:
         job = Job("independent", on_all_tasks_complete="terminatejob")
         for i in range(n):
             job.task(f"t{i}", "/bin/true")
         engine = run_engine(job, scratch())
         xargs = timed(["xargs", "-P2", "-n1", "/bin/true"], input=("x\n" * n).encode())
-        return {"batchflow": engine, "xargs -P2": xargs}
+        # The same through the CLI, as a user runs it: Python's start, the flow file.
+        folder = scratch()
+        (folder / "flow.py").write_text(flow)
+        cli = timed(
+            [sys.executable, "-m", "batchflow", "submit", "flow.py", "--slots", "2"],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+        )
+        return {"batchflow": engine, "xargs -P2": xargs, "batchflow submit (CLI)": cli}
 
-    median = rounds(measure, ("batchflow", "xargs -P2"))
+    median = rounds(measure, ("batchflow", "xargs -P2", "batchflow submit (CLI)"))
     engine, xargs = median["batchflow"], median["xargs -P2"]
+    cli = median["batchflow submit (CLI)"]
     print(
         f"  median: batchflow {engine:.2f}s  xargs -P2 {xargs:.2f}s  "
         f"ratio {engine / xargs:.2f}x  (target <= 1.5x)"
     )
+    print(f"  through the CLI: {cli:.2f}s, {cli / xargs:.2f}x xargs (with Python's start-up)")
 
 
 def layers(width: int = 100, depth: int = 20) -> None:
