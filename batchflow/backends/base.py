@@ -9,7 +9,7 @@ talks to backends only through this protocol and `get_backend(target)`:
 - `job_status(job_id)` is one cheap call: the job's state and its task counts, never a
   task listing (the tutorial's own advice for monitoring thousands of tasks).
 - `tasks`, `task`, `files`, `read_file` mirror `az batch task list/show/file list/download`.
-- `terminate` and `delete` mirror `az batch job stop/delete`.
+- `terminate`, `delete` and `enable` mirror `az batch job stop/delete/enable`.
 
 States and fields are Azure Batch's (lowercase wire values), so a job reads the same
 whether it ran here or on a pool.
@@ -187,6 +187,10 @@ class Backend(Protocol):
 
     def delete(self, job_id: str) -> None:
         """Terminate the job if needed and remove it, its tasks and their files."""
+        ...
+
+    def enable(self, job_id: str) -> None:
+        """Let a disabled job's tasks be scheduled again (`az batch job enable`)."""
         ...
 
     def close(self) -> None:

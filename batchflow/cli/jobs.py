@@ -325,6 +325,23 @@ def terminate(
             console().print(f"{s.id}  {what} ({reason})", markup=False)
 
 
+def enable(
+    job: JobArg,
+    state_dir: StateDirOpt = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Enable a job that a task's jobAction disabled: its tasks are scheduled again."""
+    with failures():
+        backend = local_backend(state_dir)
+        backend.enable(job)
+        _wait(lambda: backend.job_status(job).state != "disabled")
+        s = backend.job_status(job)
+        if output is OutputFormat.json:
+            print_json(job_result(backend, s))
+        else:
+            console().print(f"{s.id}  enabled ({s.state})", markup=False)
+
+
 def delete(
     job: JobArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -372,5 +389,5 @@ def _wait(condition: Any, timeout: float = 30.0) -> bool:
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the application."""
-    for command in (jobs, status, tasks, logs, files, download, terminate, delete):
+    for command in (jobs, status, tasks, logs, files, download, terminate, enable, delete):
         app.command()(command)

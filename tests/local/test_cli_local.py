@@ -155,3 +155,28 @@ def test_nothing_submitted_yet(tmp_path: Path) -> None:
     assert code == 0 and "no jobs" in out
     code, _, err = invoke("status", "x", "--state-dir", str(tmp_path / "none"))
     assert code == 2 and "nothing was submitted" in err
+
+
+def test_enable_a_job_its_task_disabled(tmp_path: Path, state_dir: Path) -> None:
+    flag = tmp_path / "ran"
+    path = tmp_path / "disabling.py"
+    path.write_text(
+        "from batchflow import Job\n"
+        "job = Job('dis', on_task_failure='performexitoptionsjobaction',\n"
+        "          on_all_tasks_complete='terminatejob')\n"
+        f"job.task('first', \"/bin/sh -c 'test -e {flag} || {{ touch {flag}; exit 3; }}'\",\n"
+        "         exit_conditions={'default': {'jobAction': 'disable'}})\n"
+        "job.task('second', '/bin/true', after='first')  # blocked by first's failure\n"
+    )
+    s = ("--state-dir", str(state_dir))
+    code, out, _ = invoke("submit", str(path), *s)
+    assert code == 1  # `first` failed and disabled the job
+    code, out, _ = invoke("status", "dis", *s, "--output", "json")
+    assert json.loads(out)["state"] == "disabled"
+    code, out, err = invoke("enable", "dis", *s)
+    assert code == 0, err
+    assert out.strip() == "dis  enabled (active)"
+    code, _, err = invoke("enable", "dis", *s)  # not disabled any more
+    assert code == 2 and "not disabled" in err and len(err.strip().splitlines()) == 1
+    code, _, err = invoke("enable", "nosuchjob", *s)
+    assert code == 2 and "no job 'nosuchjob'" in err

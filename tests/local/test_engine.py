@@ -7,7 +7,7 @@ from pathlib import Path
 
 from batchflow.backends.local import LocalBackend
 from batchflow.dsl import Job
-from tests.local.conftest import run
+from tests.local.conftest import run, wait_for, wait_until_done
 
 SH = "/bin/sh -c"
 
@@ -280,3 +280,39 @@ def test_nodes_have_their_own_directories(state_dir: Path, tmp_path: Path) -> No
             backend.read_file("two-nodes", task.id, "stdout.txt").decode().strip() == task.node_id
         )
     backend.close()
+
+
+def test_a_disabled_job_runs_again_once_enabled(backend: LocalBackend, tmp_path: Path) -> None:
+    from batchflow.exceptions import SubmitError
+
+    flag = tmp_path / "second-time"
+    job = Job(
+        "reenable",
+        on_task_failure="performexitoptionsjobaction",
+        on_all_tasks_complete="terminatejob",
+    )
+    # fails and disables the job (while `later` runs: it is requeued)
+    job.task(
+        "gate",
+        f"{SH} 'touch {flag}; exit 3'",
+        exit_conditions={"exitCodes": [{"code": 3, "exitOptions": {"jobAction": "disable"}}]},
+        retries=0,
+    )
+    later = job.task("later", f"{SH} 'echo run >> {flag}.later; sleep 0.3'")
+    job.task("after-later", "/bin/true", after=later)
+    status = run(backend, job)
+    assert status.state == "disabled"
+    assert backend.task("reenable", "gate").result == "failure"
+    backend.enable("reenable")
+    wait_for(lambda: backend.job_status("reenable").state != "disabled")
+    status = wait_until_done(backend, "reenable")
+    assert status.state == "completed" and status.terminate_reason == "AllTasksComplete"
+    later_info = backend.task("reenable", "later")
+    assert later_info.result == "success" and later_info.requeue_count == 1
+    assert backend.task("reenable", "after-later").result == "success"
+    try:
+        backend.enable("reenable")
+    except SubmitError as exc:
+        assert "not disabled" in str(exc)
+    else:
+        raise AssertionError("a completed job was enabled")

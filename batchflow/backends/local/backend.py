@@ -303,6 +303,16 @@ class LocalBackend:
             raise SubmitError(f"job '{status.id}' is already {status.state}")
         self._request(job_id, "terminate", reason)
 
+    def enable(self, job_id: str) -> None:
+        """A disabled job (jobAction `disable`) becomes active: its tasks run again."""
+        status = self.job_status(job_id)
+        if status.state != "disabled":
+            raise SubmitError(
+                f"job '{status.id}' is {status.state}, not disabled: only a disabled job "
+                "can be enabled"
+            )
+        self._request(job_id, "enable", None)
+
     def delete(self, job_id: str) -> None:
         """Kill the job's tasks, then remove it and its task directories (asynchronously)."""
         self._request(job_id, "delete", None)

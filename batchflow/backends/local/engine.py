@@ -193,6 +193,9 @@ class Engine:
             elif request == "terminate":
                 self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (rowid,))
                 self.transitions.terminate(job, why or "UserTerminate")
+            elif request == "enable":
+                self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (rowid,))
+                self.transitions.enable(job)
         known = {row[0] for row in rows}
         for rowid in [r for r in self.jobs if r not in known]:
             del self.jobs[rowid]

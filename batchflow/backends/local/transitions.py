@@ -9,7 +9,8 @@ the kills it implies) and before anything a CLI could observe depends on it.
 - a job ends (`terminate`, for every reason Batch has): running tasks are killed and
   complete as `TaskEnded`, active ones stay active, release tasks run, then the job is
   `completed`;
-- a job is disabled (`disable`, jobAction): running tasks are requeued;
+- a job is disabled (`disable`, jobAction): running tasks are requeued; `enable`
+  makes it active again;
 - a job is deleted (`delete`, then `remove` once nothing of it runs): rows go, the task
   directories are moved aside and removed in the background (`results/` stays).
 """
@@ -155,6 +156,14 @@ class Transitions:
         self.set_job_state(job, "disabled")
         self.engine.ahead.reset()
         self.kill_all(job, "requeue")
+
+    def enable(self, job: JobRun) -> None:
+        """Batch's job enable: a disabled job is active again and its tasks are scheduled
+        (Batch passes through `enabling`, which here takes no time)."""
+        if job.state == "disabled":
+            self.set_job_state(job, "active")
+            self.engine.ahead.reset()
+            self.after_change(job)
 
     def delete(self, job: JobRun) -> None:
         """Kill what runs, then remove the job, its tasks and their directories."""
