@@ -410,11 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     if hold is not None and not _held(hold, state):
         return 0
     fd = control.try_lock(state.lock)
+    if fd is not None:
+        _write_pid(fd)
     if hold is not None:
         _answer(hold, b"B" if fd is None else b"L")
     if fd is None:
         return 0
-    _write_pid(fd)
     try:
         Engine(state, fd).run()
     except StateError as exc:
