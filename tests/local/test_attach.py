@@ -85,3 +85,23 @@ def test_required_slots_above_a_node_is_bad_input(backend: LocalBackend) -> None
     with pytest.raises(InvalidFieldError) as caught:
         backend.submit(job)
     assert (caught.value.task_id, caught.value.field) == ("t", "requiredSlots")
+
+
+def test_the_stored_definitions_are_those_of_task_definition(tmp_path: Path) -> None:
+    """`definitions` writes simple tasks from the columns: the same text, every shape."""
+    from batchflow.backends.local.catalog import _canonical, definitions, task_definition
+
+    (tmp_path / "in.csv").write_text("x\n")
+    job = Job("shapes")
+    first = job.task("a", "/bin/echo 'quoted \"x\"' ünïcode \\\\ back")
+    second = job.task("b", "/bin/true", after=first)
+    third = job.task("c", "/bin/true", after=[first, second])
+    job.task("d", "echo hi", env={"K": "v"}, after=third)
+    job.task("e", "cat in.csv", inputs=[str(tmp_path / "in.csv")], outputs=["*.csv"])
+    fan = job.map("f-{i}", "/bin/true", i=range(3), after=third)
+    job.task("g", "/bin/true", after=fan)
+    numbered = job.map("{i}", "/bin/true", i=range(1, 4))  # numeric ids: taskIdRanges
+    job.task("h", "/bin/true", after=numbered)
+    job.task("i", "/bin/true", retries=2, after=["a"])
+    expected = [_canonical(task_definition(task)) for task in job.tasks]
+    assert definitions(job) == expected

@@ -31,7 +31,14 @@ from batchflow.exceptions import InvalidFieldError, SubmitError
 if TYPE_CHECKING:
     from batchflow.dsl import Job, Task
 
-__all__ = ["MANAGER_SEQ", "check_inputs", "check_slots", "submit_job", "task_definition"]
+__all__ = [
+    "MANAGER_SEQ",
+    "check_inputs",
+    "check_slots",
+    "definitions",
+    "submit_job",
+    "task_definition",
+]
 
 #: seq of the job manager task (scheduled before every other task of its job).
 MANAGER_SEQ = -1
@@ -50,6 +57,41 @@ def task_definition(task: Task) -> dict[str, Any]:
     if task.outputs:
         wire["$outputs"] = list(task.outputs)
     return wire
+
+
+def definitions(job: Job) -> list[str]:
+    """`task_definition` of every task as canonical JSON, in task order.
+
+    Built from the task table's columns: a task with only a command line (and `after=`
+    dependencies) is written straight from them, the same text `_canonical` makes of its
+    definition; any other goes through `task_definition`.
+    """
+    from batchflow.dsl import dep_tuple
+
+    dumps = json.dumps
+    out: list[str] = []
+    columns = zip(
+        job._commands,
+        job._dep_ids,
+        job._dep_ranges,
+        job._specs,
+        job._inputs,
+        job._outputs,
+        strict=True,
+    )
+    for pos, (command, dep_ids, ranges, spec, inputs, outputs) in enumerate(columns):
+        if spec or ranges or inputs or outputs:
+            out.append(_canonical(task_definition(job.tasks[pos])))
+            continue
+        ids = dep_tuple(dep_ids)
+        if ids:
+            out.append(
+                f'{{"commandLine":{dumps(command)},'
+                f'"dependsOn":{{"taskIds":{dumps(list(ids), separators=(",", ":"))}}}}}'
+            )
+        else:
+            out.append(f'{{"commandLine":{dumps(command)}}}')
+    return out
 
 
 def base_dir_of(job: Job) -> str:
@@ -127,7 +169,7 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
     spec = _job_spec(job)
     spec_text = _canonical(spec)
     deps = _resolve(job)
-    defs = [_canonical(task_definition(t)) for t in job.tasks]
+    defs = definitions(job)
     now = time.time()
     base_dir = base_dir_of(job)
     with store.write() as db:
@@ -174,8 +216,8 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
         seqs: list[int] = []
         new_rows: list[int] = []
         changed: list[int] = []
-        for pos, task in enumerate(job.tasks):
-            known = existing.get(task.id.lower())
+        for pos, task_id in enumerate(job._ids):
+            known = existing.get(task_id.lower())
             if known is None:
                 seqs.append(next_seq)
                 next_seq += 1
@@ -219,15 +261,17 @@ def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult
         def blob(pos: int) -> bytes | None:
             return array("i", (seqs[d] for d in deps[pos])).tobytes() if deps[pos] else None
 
+        specs, ids = job._specs, job._ids
+
         def slots(pos: int) -> int | None:
-            need = (job.tasks[pos].spec or {}).get("requiredSlots", 1)
+            need = (specs[pos] or {}).get("requiredSlots", 1)
             return need if need > 1 else None
 
         db.executemany(
             "INSERT INTO tasks(job, seq, id, def, deps, slots, state, state_time, creation_time) "
             "VALUES(?, ?, ?, ?, ?, ?, 0, ?, ?)",
             (
-                (rowid, seqs[p], job.tasks[p].id, store.seal(defs[p]), blob(p), slots(p), now, now)
+                (rowid, seqs[p], ids[p], store.seal(defs[p]), blob(p), slots(p), now, now)
                 for p in new_rows
             ),
         )
