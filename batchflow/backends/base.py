@@ -207,4 +207,6 @@ class Backend(Protocol):
 # - `ensure_progress(job_id)`: make sure something is working on the job (the local
 #   backend restarts an engine that died; it resumes where the old one stopped);
 # - `file_path(job_id, task_id, path) -> Path`: a local path for a task file, when the
-#   files are on this machine (lets `logs --follow` and `download` avoid copying).
+#   files are on this machine (lets `logs --follow` and `download` avoid copying);
+# - `start_early()`: get ready for the next `submit` while the caller still loads the flow
+#   (the local backend starts its engine process, which waits for the job).

@@ -369,7 +369,7 @@ class Engine:
             idle = not self.busy()
             if idle or time.monotonic() - self.tx_since >= _LAZY:
                 self.commit(counts=idle)
-            if not self.busy():
+            if idle:
                 if self.leave():
                     return
                 continue
@@ -398,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
 
     `--foreground` runs in this process; `--hold FD` (see `control.EarlyEngine`) waits
     for "go" on the socket FD before it touches the state directory, and answers "L" when
-    it took the lock or "B" when another engine has it.
+    it took the lock, "B" when another engine has it, "X" when it cannot log to the state
+    directory (the CLI then starts an engine the usual way, which reports why).
     """
     args = sys.argv[1:] if argv is None else argv
     root = Path(os.path.abspath(args[0]))

@@ -22,6 +22,7 @@ helper, so a refill costs the loop little and wakes the helper up for a few task
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from batchflow.backends.local.jobrun import WAITING, JobRun
@@ -85,23 +86,16 @@ class LookAhead:
         order: list[tuple[int, int]] = []
         for job in jobs:
             status, missing = job.status, []
-            for idx in job.ready:
-                if status[idx] != WAITING:
-                    continue
+            room = limit - len(order)
+            picked = list(islice((i for i in job.ready if status[i] == WAITING), room))
+            if len(picked) < room:
+                picked += job.upcoming(room - len(picked))
+            for idx in picked:
                 key = (job.rowid, idx)
                 if key not in old:
                     old[key] = None
                     missing.append(idx)
                 order.append(key)
-                if len(order) >= limit:
-                    break
-            if len(order) < limit:
-                for idx in job.upcoming(limit - len(order)):
-                    key = (job.rowid, idx)
-                    if key not in old:
-                        old[key] = None
-                        missing.append(idx)
-                    order.append(key)
             if missing:
                 self._read(job, missing, old)
             if len(order) >= limit:
