@@ -94,7 +94,7 @@ def test_monitoring_commands(flow: Path, state_dir: Path, tmp_path: Path) -> Non
     code, out, _ = invoke("delete", "cli-job", "--yes", *s, "--output", "json")
     assert code == 0 and json.loads(out) == {"id": "cli-job", "deleted": True}
     code, _, err = invoke("status", "cli-job", *s)
-    assert code == 2 and "no job 'cli-job'" in err
+    assert code == 2 and "job 'cli-job' does not exist" in err
 
 
 def test_detach_then_terminate(tmp_path: Path, state_dir: Path) -> None:
@@ -108,7 +108,7 @@ def test_detach_then_terminate(tmp_path: Path, state_dir: Path) -> None:
     result = json.loads(out)
     assert result["state"] == "completed" and result["terminateReason"] == "enough"
     code, _, err = invoke("terminate", "slow", *s)
-    assert code == 2 and "already completed" in err
+    assert code == 2 and "slow' is completed" in err
 
 
 def test_a_missing_input_is_exit_2_naming_task_and_field(tmp_path: Path, state_dir: Path) -> None:
@@ -134,12 +134,12 @@ def test_a_changed_task_needs_replace(flow: Path, state_dir: Path) -> None:
     code, _, err = invoke("submit", str(flow), *s)
     assert code == 2 and "task 'a'" in err and "--replace" in err
     assert len(err.strip().splitlines()) == 1
-    code, out, _ = invoke("submit", str(flow), *s, "--replace")
-    # the job had completed (onAllTasksComplete): --replace reopens it and reruns only 'a'
-    assert code == 0 and "1 replaced" in out
+    code, _, err = invoke("submit", str(flow), *s, "--replace")
+    # the job completed (onAllTasksComplete): Batch changes nothing in it, --replace neither
+    assert code == 2 and "is completed" in err and "batchflow delete cli-job" in err
+    assert invoke("delete", "cli-job", "--yes", *s)[0] == 0
+    assert invoke("submit", str(flow), *s)[0] == 0
     assert invoke("logs", "cli-job", "a", *s)[1] == "hello again\n"
-    code, out, _ = invoke("status", "cli-job", *s, "--output", "json")
-    assert json.loads(out)["terminateReason"] == "AllTasksComplete"
 
 
 def test_an_unusable_state_dir_is_one_line(flow: Path, tmp_path: Path) -> None:
@@ -179,4 +179,4 @@ def test_enable_a_job_its_task_disabled(tmp_path: Path, state_dir: Path) -> None
     code, _, err = invoke("enable", "dis", *s)  # not disabled any more
     assert code == 2 and "not disabled" in err and len(err.strip().splitlines()) == 1
     code, _, err = invoke("enable", "nosuchjob", *s)
-    assert code == 2 and "no job 'nosuchjob'" in err
+    assert code == 2 and "job 'nosuchjob' does not exist" in err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from batchflow.backends.local import LocalBackend
 from batchflow.dsl import Job
 from tests.local.conftest import run, wait_for, wait_until_done
@@ -283,7 +285,7 @@ def test_nodes_have_their_own_directories(state_dir: Path, tmp_path: Path) -> No
 
 
 def test_a_disabled_job_runs_again_once_enabled(backend: LocalBackend, tmp_path: Path) -> None:
-    from batchflow.exceptions import SubmitError
+    from batchflow.exceptions import BackendError
 
     flag = tmp_path / "second-time"
     job = Job(
@@ -310,9 +312,6 @@ def test_a_disabled_job_runs_again_once_enabled(backend: LocalBackend, tmp_path:
     later_info = backend.task("reenable", "later")
     assert later_info.result == "success" and later_info.requeue_count == 1
     assert backend.task("reenable", "after-later").result == "success"
-    try:
+    with pytest.raises(BackendError) as caught:
         backend.enable("reenable")
-    except SubmitError as exc:
-        assert "not disabled" in str(exc)
-    else:
-        raise AssertionError("a completed job was enabled")
+    assert caught.value.code == "OperationInvalidForCurrentState"

@@ -41,11 +41,12 @@ from typing import Any
 
 from batchflow.backends.local import control, outcome
 from batchflow.backends.local.jobrun import JobRun
-from batchflow.backends.local.launch import STORAGE_VARIABLES, Attempt
+from batchflow.backends.local.launch import Attempt, base_environment
 from batchflow.backends.local.lookahead import LookAhead
 from batchflow.backends.local.paths import StateDir, node_name
 from batchflow.backends.local.prepare import Preparations
 from batchflow.backends.local.recovery import recover
+from batchflow.backends.local.requests import Requests
 from batchflow.backends.local.runner import exit_code_of, kill_group
 from batchflow.backends.local.starting import Starter
 from batchflow.backends.local.store import Store, state_error
@@ -74,11 +75,8 @@ class Engine:
         #: When the oldest count change not yet written was made; whether it is due now.
         self.counts_since = 0.0
         self.counts_due = False
-        self.base_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("BATCHFLOW_") and k not in STORAGE_VARIABLES
-        }
+        #: Tasks of a job created before jobs recorded their creator's environment.
+        self.base_env = base_environment()
         self.account_url = os.environ.get("BATCHFLOW_ACCOUNT_URL", "http://127.0.0.1/")
         self.used: dict[str, int] = {}
         self.exclusive: set[str] = set()
@@ -91,10 +89,11 @@ class Engine:
         self.prep = Preparations(self)
         self.starter = Starter(self)
         self.transitions = Transitions(self)
+        self.requests = Requests(self)
 
     # -- bookkeeping -----------------------------------------------------------------
 
-    def write(self, sql: str, params: tuple[Any, ...]) -> None:
+    def write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         """Execute a statement in the open transaction (begun on the first write).
 
         Reads on the engine's connection see it at once; other processes see it at the
@@ -108,7 +107,7 @@ class Engine:
                 self.tx_since = time.monotonic()
                 # No other process can commit until this transaction ends.
                 self.ahead.check()
-            conn.execute(sql, params)
+            return conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise state_error(exc, self.state.root) from None
 
@@ -166,39 +165,56 @@ class Engine:
     # -- reading the store -----------------------------------------------------------
 
     def scan(self) -> None:
-        """Pick up new jobs, added tasks and requests filed by CLI processes."""
+        """Pick up new jobs, added tasks and the requests services filed, in order."""
         self.pool()
         rows = self.store.query(
-            "SELECT rowid, id, spec, state, rev, creation_time, settled, n_done, base_dir, "
-            "request, request_reason FROM jobs"
+            "SELECT rowid, id, spec, state, creation_time, settled, n_done, base_dir, env, nseq "
+            "FROM jobs"
         )
-        for rowid, job_id, spec, state, rev, creation, settled, done, base, request, why in rows:
+        requests = self.store.query("SELECT id, job, seq, op, arg FROM requests ORDER BY id")
+        asked = {r[1] for r in requests}
+        for rowid, job_id, spec, state, creation, settled, done, base, env, nseq in rows:
             job = self.jobs.get(rowid)
-            if job is None or job.rev != rev:
-                if job is None and state == "completed" and request is None:
+            if job is None:
+                if state == "completed" and rowid not in asked:
                     continue
-                fresh = JobRun(rowid, (job_id, spec, state, rev, creation, settled, done, base))
-                fresh.load(self.store)
-                if job is not None:
-                    fresh.env_cache = job.env_cache
-                    for attempt in self.attempts.values():
-                        if attempt.job is job:
-                            attempt.job = fresh
-                self.prep.load(fresh)
-                job = self.jobs[rowid] = fresh
+                job = JobRun(rowid, (job_id, spec, state, creation, settled, done, base, env))
+                job.load(self.store)
+                self.prep.load(job)
+                self.jobs[rowid] = job
                 self.ahead.reset()
                 self.transitions.after_change(job)
-            if request == "delete":
-                self.transitions.delete(job)
-            elif request == "terminate":
-                self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (rowid,))
-                self.transitions.terminate(job, why or "UserTerminate")
-            elif request == "enable":
-                self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (rowid,))
-                self.transitions.enable(job)
+            elif nseq > job.n - 1:
+                job.load(self.store)  # only the tasks added since the last scan
+                self.ahead.reset()
+        for request in requests:
+            self.write("DELETE FROM requests WHERE id = ?", (request[0],))
+            job = self.jobs.get(request[1])
+            if job is not None:
+                self.requests.apply(job, *request[2:])
         known = {row[0] for row in rows}
         for rowid in [r for r in self.jobs if r not in known]:
             del self.jobs[rowid]
+        self.clean_expired()
+
+    def clean_expired(self) -> None:
+        """Remove the directories of tasks completed longer ago than their retentionTime."""
+        rows = self.store.query(
+            "SELECT t.job, t.seq, j.id, t.id, t.node FROM tasks t JOIN jobs j ON j.rowid = t.job "
+            "WHERE t.expires <= ? LIMIT 1000",
+            (time.time(),),
+        )
+        if not rows:
+            return
+        folders = []
+        for rowid, seq, job_id, task_id, node in rows:
+            self.write(
+                "UPDATE tasks SET expires = NULL, cleaned = 1 WHERE job = ? AND seq = ?",
+                (rowid, seq),
+            )
+            if node:
+                folders.append(self.state.task_dir(node, job_id, task_id))
+        self.transitions.discard(folders)
 
     # -- finishing -------------------------------------------------------------------
 
@@ -233,6 +249,10 @@ class Engine:
             result = outcome.Outcome(code, outcome.timed_out(attempt.wall_clock or ""))
         elif reason in ("terminate", "delete"):
             result = outcome.Outcome(None, outcome.task_ended())
+        elif reason == "delete-task":
+            self.transitions.settle(attempt, "requeue", None)
+            self.requests.forget(attempt.job, attempt.idx, attempt.task_id)
+            return
         elif reason == "requeue":
             self.transitions.settle(attempt, "requeue", None)
             return
@@ -290,7 +310,7 @@ class Engine:
         for job in self.jobs.values():
             if job.state in ("terminating", "deleting"):
                 return True
-            if job.state == "active" and (job.running or job.deadline is not None):
+            if job.state in ("active", "disabling") and job.running:
                 return True
             if job.can_start() and any(not self.prep.failed_on(job, n) for n in self.nodes):
                 return True
@@ -315,8 +335,9 @@ class Engine:
         os.close(self.lock_fd)
         self.lock_fd = None
         pending = self.store.one(
-            "SELECT count(*) FROM jobs WHERE request IS NOT NULL "
-            "OR state IN ('terminating', 'deleting') OR (state = 'active' AND settled = 0)"
+            "SELECT (SELECT count(*) FROM requests) + (SELECT count(*) FROM jobs WHERE state IN "
+            "('terminating', 'deleting', 'disabling', 'enabling') "
+            "OR (state = 'active' AND settled = 0))"
         )
         if not pending or not pending[0]:
             return True
@@ -342,6 +363,8 @@ class Engine:
         selector.register(child_r, selectors.EVENT_READ)
         selector.register(wake, selectors.EVENT_READ)
         recover(self.store, self.state)
+        self.clean_expired()
+        self.commit()
         try:
             self.loop(selector, wake)
         finally:

@@ -116,4 +116,4 @@ class LookAhead:
         root = engine.starter.job_root(job, node) if node else None
         sql = _ROWS.format(", ".join("?" * len(indices)))
         for seq, *row in engine.store.query(sql, (job.rowid, *map(job.seq, indices))):
-            into[(job.rowid, job.index(seq))] = (root + row[0] if root else "", row)
+            into[(job.rowid, seq + 1)] = (root + row[0] if root else "", row)

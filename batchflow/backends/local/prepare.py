@@ -153,8 +153,8 @@ class Preparations:
             if self.status[key] == "done":
                 engine.write(
                     "UPDATE tasks SET prev = state, prev_time = state_time, state = ?, "
-                    "state_time = ?, start = ? WHERE job = ? AND seq = ?",
-                    (RUNNING, now, now, job.rowid, job.seq(idx)),
+                    "state_time = ?, modified = ?, start = ? WHERE job = ? AND seq = ?",
+                    (RUNNING, now, now, now, job.rowid, job.seq(idx)),
                 )
                 engine.starter.to_launch.append(
                     (job, idx, task_id, definition, node, need, retries)
@@ -165,8 +165,9 @@ class Preparations:
                 engine.count(job, active=1, running=-1)
                 engine.write(
                     "UPDATE tasks SET prev = state, prev_time = state_time, state = 0, "
-                    "state_time = ?, start = NULL, node = NULL WHERE job = ? AND seq = ?",
-                    (now, job.rowid, job.seq(idx)),
+                    "state_time = ?, modified = ?, start = NULL, node = NULL "
+                    "WHERE job = ? AND seq = ?",
+                    (now, now, job.rowid, job.seq(idx)),
                 )
         engine.transitions.after_change(job)
 
@@ -194,6 +195,21 @@ class Preparations:
                     job, idx, task_id, node, need, 0, time.time(), None, 0, retries, None
                 )
                 engine.transitions.settle(ghost, None, outcome.Outcome(None, failure))
+
+    def end_waiter(self, job: JobRun, idx: int, failure: dict[str, Any]) -> None:
+        """A task waiting for its node's preparation is terminated: it completes now."""
+        for (rowid, node), waiters in self.waiters.items():
+            if rowid != job.rowid:
+                continue
+            for waiter in waiters:
+                if waiter[0] == idx:
+                    waiters.remove(waiter)
+                    _, task_id, _definition, need, retries = waiter
+                    ghost = Attempt(
+                        job, idx, task_id, node, need, 0, time.time(), None, 0, retries, None
+                    )
+                    self.engine.transitions.settle(ghost, None, outcome.Outcome(None, failure))
+                    return
 
     def releasing(self, job: JobRun) -> bool:
         """Whether preparation or release attempts of `job` are still running or queued."""

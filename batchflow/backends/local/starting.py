@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from batchflow.backends.local import outcome
-from batchflow.backends.local.jobrun import RUNS, WAITING, JobRun
+from batchflow.backends.local.jobrun import GONE, RUNS, WAITING, JobRun
 from batchflow.backends.local.launch import (
     FILE_FIELDS,
     Attempt,
@@ -38,10 +38,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Starter"]
 
+# Guarded by `state = 0`: a service may have deleted the task since it was read.
 _START = (
     "UPDATE tasks SET prev = state, prev_time = state_time, state = ?, state_time = ?, "
-    "start = ?, end = NULL, exit_code = NULL, result = NULL, failure = NULL, node = ? "
-    "WHERE job = ? AND seq = ?"
+    "modified = ?, start = ?, end = NULL, exit_code = NULL, result = NULL, failure = NULL, "
+    "node = ? WHERE job = ? AND seq = ? AND state = 0"
 )
 
 
@@ -95,19 +96,25 @@ class Starter:
             ready, status = job.ready, job.status
             while free > 0 and job.can_start():
                 idx = ready[0]
-                if status[idx] != WAITING:
+                if status[idx] != WAITING or job.pending[idx]:
                     ready.popleft()
                     continue
                 need = job.slots.get(idx, 1)
-                manager = job.manager and idx == job.n
+                manager = idx == 0
                 row = engine.ahead.row(job, idx)
+                if row is None:  # deleted by a service meanwhile
+                    ready.popleft()
+                    status[idx] = GONE
+                    job.unfinished -= 1
+                    continue
                 definition = json.loads(row[1])
                 whole = manager and definition.get("runExclusive", True)
                 node = self.pick_node(job, need, row[2], whole)
                 if node is None:
                     break
                 ready.popleft()
-                self.start(job, idx, row[0], definition, node, need, row[3])
+                if not self.start(job, idx, row[0], definition, node, need, row[3]):
+                    continue
                 if whole:
                     engine.exclusive.add(node)
                 free -= need
@@ -121,22 +128,39 @@ class Starter:
         node: str,
         need: int,
         retries: int,
-    ) -> None:
-        """Take the slots and record the start (or the wait for job preparation)."""
+    ) -> bool:
+        """Take the slots and record the start (or the wait for job preparation); False
+        if the task is no longer there to start."""
         engine = self.engine
         engine.ahead.started(job, idx)
+        now = time.time()
+        preparing = engine.prep.needed(job, node)
+        started = engine.write(
+            _START,
+            (
+                PREPARING if preparing else RUNNING,
+                now,
+                now,
+                None if preparing else now,
+                node,
+                job.rowid,
+                job.seq(idx),
+            ),
+        )
+        if started.rowcount == 0:  # a service deleted it: the request will follow
+            job.status[idx] = GONE
+            job.unfinished -= 1
+            return False
         job.status[idx] = RUNS
         job.running += 1
         engine.used[node] += need
         engine.count(job, active=-1, running=1)
-        now = time.time()
-        if engine.prep.needed(job, node):
-            engine.write(_START, (PREPARING, now, None, node, job.rowid, job.seq(idx)))
+        if preparing:
             engine.prep.wait(job, node, (idx, task_id, definition, need, retries))
-            return
-        engine.write(_START, (RUNNING, now, now, node, job.rowid, job.seq(idx)))
+            return True
         self.to_launch.append((job, idx, task_id, definition, node, need, retries))
         engine.dirs.urgent(self.job_root(job, node) + task_id)
+        return True
 
     def job_root(self, job: JobRun, node: str) -> str:
         """The job's directory on `node`, made on first use, with a trailing '/'."""
@@ -161,7 +185,7 @@ class Starter:
         """Spawn the attempts whose start was just committed."""
         batch, self.to_launch = self.to_launch, []
         for job, idx, task_id, definition, node, need, retries in batch:
-            kind = "manager" if job.manager and idx == job.n else "task"
+            kind = "manager" if idx == 0 else "task"
             constraints = definition.get("constraints") or {}
             max_retries = constraints.get("maxTaskRetryCount", job.max_retries)
             attempt = Attempt(
@@ -178,6 +202,9 @@ class Starter:
                 constraints.get("maxWallClockTime"),
                 kind=kind,
             )
+            retention = _seconds(constraints.get("retentionTime"))
+            if retention is not None:
+                attempt.retention = retention
             self.spawn_attempt(attempt, definition)
         self.engine.prep.launch_queued()
 

@@ -17,7 +17,8 @@ import contextlib
 import errno
 import os
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ __all__ = [
     "COMPLETED",
     "FAILURE",
     "KIND_MANAGER",
-    "KIND_TASK",
     "PREPARING",
     "RUNNING",
     "STATE_NAMES",
@@ -42,10 +42,12 @@ __all__ = [
 ACTIVE, PREPARING, RUNNING, COMPLETED = 0, 1, 2, 3
 STATE_NAMES = ("active", "preparing", "running", "completed")
 SUCCESS, FAILURE = 0, 1
-# Task kinds: an ordinary task, the job manager task.
-KIND_TASK, KIND_MANAGER = 0, 1
+# Task kinds: 0 an ordinary task, 1 the job manager task.
+KIND_MANAGER = 1
 
-SCHEMA_VERSION = "1"
+#: The layout of the state file. A file written by an older release is migrated when it
+#: is opened (`_MIGRATIONS`); one written by a newer release is refused.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -55,16 +57,17 @@ CREATE TABLE IF NOT EXISTS jobs(
     key TEXT NOT NULL UNIQUE,          -- lower(id): ids are unique case-insensitively
     spec TEXT NOT NULL,                -- the job's wire JSON (no tasks)
     base_dir TEXT,                     -- folder of the flow file: inputs= are relative to it
+    env TEXT,                          -- base environment of its tasks (JSON), from its creator
     state TEXT NOT NULL,
     previous_state TEXT,
     state_time REAL NOT NULL,
     previous_state_time REAL,
     creation_time REAL NOT NULL,
+    modified REAL NOT NULL,            -- lastModified; the eTag derives from it
     end_time REAL,
     terminate_reason TEXT,
-    request TEXT,                      -- 'terminate' or 'delete', filed by a CLI
-    request_reason TEXT,
-    rev INTEGER NOT NULL DEFAULT 0,    -- bumped whenever a CLI adds or replaces tasks
+    nseq INTEGER NOT NULL DEFAULT 0,   -- seq of the next task added
+    max_slots INTEGER NOT NULL DEFAULT 1, -- largest requiredSlots of its tasks
     settled INTEGER NOT NULL DEFAULT 0,-- 1: nothing runs and nothing can start
     ntasks INTEGER NOT NULL DEFAULT 0,
     n_active INTEGER NOT NULL DEFAULT 0,
@@ -75,10 +78,13 @@ CREATE TABLE IF NOT EXISTS jobs(
 );
 CREATE TABLE IF NOT EXISTS tasks(
     job INTEGER NOT NULL,
-    seq INTEGER NOT NULL,              -- position in the job; the job manager task is -1
+    seq INTEGER NOT NULL,              -- order of arrival in the job; the job manager is -1
     id TEXT NOT NULL COLLATE NOCASE,
+    num INTEGER,                       -- the id's value when it is an integer (ranges)
     def TEXT NOT NULL,                 -- wire JSON without id, plus batchflow's inputs/outputs
     deps BLOB,                         -- seqs of the tasks it waits for (int32 array)
+    unresolved INTEGER NOT NULL DEFAULT 0, -- dependencies on tasks not in the job yet
+    kids BLOB,                         -- seqs of earlier tasks that were waiting for this one
     slots INTEGER,                     -- requiredSlots when above 1
     kind INTEGER NOT NULL DEFAULT 0,
     state INTEGER NOT NULL DEFAULT 0,
@@ -86,6 +92,7 @@ CREATE TABLE IF NOT EXISTS tasks(
     state_time REAL NOT NULL,
     prev_time REAL,
     creation_time REAL NOT NULL,
+    modified REAL NOT NULL,
     start REAL,
     end REAL,
     exit_code INTEGER,
@@ -98,10 +105,14 @@ CREATE TABLE IF NOT EXISTS tasks(
     last_requeue REAL,
     node TEXT,
     done_seq INTEGER,
+    expires REAL,                      -- when its directory goes (end + retentionTime)
+    cleaned INTEGER,                   -- 1: its directory was removed (retention)
     PRIMARY KEY(job, seq)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_id ON tasks(job, id);
 CREATE INDEX IF NOT EXISTS tasks_failed ON tasks(job, done_seq) WHERE result = 1;
+CREATE INDEX IF NOT EXISTS tasks_num ON tasks(job, num) WHERE num IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_expires ON tasks(expires) WHERE expires IS NOT NULL;
 CREATE TABLE IF NOT EXISTS prep(
     job INTEGER NOT NULL,
     node TEXT NOT NULL,
@@ -115,7 +126,94 @@ CREATE TABLE IF NOT EXISTS prep(
     retries INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(job, node, kind)
 ) WITHOUT ROWID;
+-- Work for the engine, in order: what a service call changed that the engine must act
+-- on (kill a task, requeue, reload a job's settings). Never overwritten, only consumed.
+CREATE TABLE IF NOT EXISTS requests(
+    id INTEGER PRIMARY KEY,
+    job INTEGER NOT NULL,
+    seq INTEGER,
+    op TEXT NOT NULL,
+    arg TEXT
+);
+-- Dependencies on tasks that are not in the job yet: by id, and by id range.
+CREATE TABLE IF NOT EXISTS waits(job INTEGER NOT NULL, key TEXT NOT NULL, child INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS waits_key ON waits(job, key);
+CREATE TABLE IF NOT EXISTS wait_ranges(
+    job INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    child INTEGER NOT NULL, missing INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS wait_ranges_start ON wait_ranges(job, start);
 """
+
+
+def _migrate_1(conn: sqlite3.Connection, sealer: Sealer) -> None:
+    """Schema 1 (batchflow before the service layer) to 2.
+
+    New columns get their values from what is there (lastModified = the last state
+    change, the next seq after the last task, the numeric value of integer ids);
+    pending requests move to the requests table; secrets sealed by the old cipher are
+    sealed again with the current one.
+    """
+    added = {
+        "jobs": (
+            "env TEXT",
+            "modified REAL NOT NULL DEFAULT 0",
+            "nseq INTEGER NOT NULL DEFAULT 0",
+            "max_slots INTEGER NOT NULL DEFAULT 1",
+        ),
+        "tasks": (
+            "num INTEGER",
+            "unresolved INTEGER NOT NULL DEFAULT 0",
+            "kids BLOB",
+            "modified REAL NOT NULL DEFAULT 0",
+            "expires REAL",
+            "cleaned INTEGER",
+        ),
+    }
+    for table, columns in added.items():
+        for column in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    _create(conn)
+    conn.execute("UPDATE jobs SET modified = state_time")
+    conn.execute(
+        "UPDATE jobs SET nseq = 1 + coalesce((SELECT max(seq) FROM tasks WHERE job = jobs.rowid), "
+        "-1), max_slots = coalesce((SELECT max(slots) FROM tasks WHERE job = jobs.rowid), 1)"
+    )
+    conn.execute(
+        "UPDATE tasks SET modified = state_time, num = CASE WHEN id NOT GLOB '*[^0-9]*' "
+        "AND length(id) BETWEEN 1 AND 10 THEN CAST(id AS INTEGER) END"
+    )
+    conn.execute(
+        "INSERT INTO requests(job, op, arg) SELECT rowid, request, request_reason FROM jobs "
+        "WHERE request IS NOT NULL"
+    )
+    conn.execute("UPDATE jobs SET request = NULL")
+    seal = sealer.seal
+    for job, seq, text in conn.execute(
+        "SELECT job, seq, def FROM tasks WHERE def LIKE '%sealed:%'"
+    ).fetchall():
+        conn.execute(
+            "UPDATE tasks SET def = ? WHERE job = ? AND seq = ?",
+            (seal(sealer.unseal(text)), job, seq),
+        )
+    for rowid, text in conn.execute(
+        "SELECT rowid, spec FROM jobs WHERE spec LIKE '%sealed:%'"
+    ).fetchall():
+        conn.execute("UPDATE jobs SET spec = ? WHERE rowid = ?", (seal(sealer.unseal(text)), rowid))
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    """Create what is missing of the schema, inside the caller's transaction."""
+    statement = ""
+    for line in _SCHEMA.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+
+
+#: Version N -> the function that brings a state file from N to N + 1.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sealer], None]] = {1: _migrate_1}
 
 
 def state_error(exc: BaseException, where: Path) -> StateError:
@@ -139,7 +237,13 @@ def state_error(exc: BaseException, where: Path) -> StateError:
 
 
 class Store:
-    """A connection to the state file (creating the directory and schema on first use)."""
+    """The state file: one SQLite connection per thread, schema created or migrated on open.
+
+    Any number of threads (a server's) and processes (CLIs, the engine) may use one state
+    file at once: each thread gets its own connection (a connection shared between
+    threads mixes their transactions), writers serialize on `BEGIN IMMEDIATE` and wait up
+    to 30 s for each other, readers never wait (WAL).
+    """
 
     def __init__(self, root: Path, *, create: bool = True) -> None:
         self.root = root
@@ -148,6 +252,9 @@ class Store:
         #: back in clear from every query (see sealing.py).
         self.sealer = Sealer(root / "secret.key")
         self.seal = self.sealer.seal
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
         try:
             if create:
                 root.mkdir(parents=True, exist_ok=True)
@@ -155,20 +262,34 @@ class Store:
                     raise PermissionError(errno.EACCES, "not writable", str(root))
             elif not self.path.exists():
                 raise StateError(f"no batchflow state in '{root}' (nothing was submitted here)")
-            self.conn = sqlite3.connect(
-                str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False
-            )
-            self.conn.row_factory = self._row
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            # The engine commits once per loop iteration, a few pages each: checkpoint
-            # (copy the WAL back, fsync) every 10,000 pages (40 MB) instead of 1,000,
-            # since each checkpoint costs about the same however much it copies.
-            self.conn.execute("PRAGMA wal_autocheckpoint=10000")
-            if create:
-                self._create()
+            self._open_schema(create)
         except (sqlite3.Error, OSError) as exc:
             raise state_error(exc, root) from None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as exc:
+                raise state_error(exc, self.root) from None
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+        conn.row_factory = self._row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # The engine commits once per loop iteration, a few pages each: checkpoint
+        # (copy the WAL back, fsync) every 10,000 pages (40 MB) instead of 1,000,
+        # since each checkpoint costs about the same however much it copies.
+        conn.execute("PRAGMA wal_autocheckpoint=10000")
+        self._local.conn = conn
+        with self._guard:
+            self._all.append(conn)
+        return conn
 
     def _row(self, cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> tuple[Any, ...]:
         for value in row:
@@ -177,11 +298,31 @@ class Store:
                 return tuple(unseal(v) if type(v) is str else v for v in row)
         return row
 
-    def _create(self) -> None:
-        self.conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+    def _open_schema(self, create: bool) -> None:
+        conn = self.conn
+        if create:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)")
+        found = self.get_meta("schema")
+        if found == str(SCHEMA_VERSION):
+            return
         with self.write() as db:
+            found = self.get_meta("schema")  # another process may have done it meanwhile
+            version = int(found) if found and found.isdigit() else None
+            if version is None:
+                _create(db)
+            elif version > SCHEMA_VERSION:
+                raise StateError(
+                    f"the state directory '{self.root}' was written by a newer batchflow "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION}): upgrade batchflow, "
+                    "or choose another state directory"
+                )
+            else:
+                while version < SCHEMA_VERSION:
+                    _MIGRATIONS[version](db, self.sealer)
+                    version += 1
             db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)", (SCHEMA_VERSION,)
+                "INSERT OR REPLACE INTO meta(key, value) VALUES('schema', ?)",
+                (str(SCHEMA_VERSION),),
             )
 
     @contextlib.contextmanager
@@ -218,10 +359,19 @@ class Store:
 
     def get_meta(self, key: str) -> str | None:
         """A value of the meta table (pool settings, schema version)."""
-        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise state_error(exc, self.root) from None
         return None if row is None else str(row[0])
 
     def close(self) -> None:
-        """Close the connection."""
-        with contextlib.suppress(sqlite3.Error):
-            self.conn.close()
+        """Close every thread's connection."""
+        with self._guard:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
