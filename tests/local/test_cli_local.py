@@ -180,3 +180,75 @@ def test_enable_a_job_its_task_disabled(tmp_path: Path, state_dir: Path) -> None
     assert code == 2 and "not disabled" in err and len(err.strip().splitlines()) == 1
     code, _, err = invoke("enable", "nosuchjob", *s)
     assert code == 2 and "job 'nosuchjob' does not exist" in err
+
+
+def test_reactivate_failed_tasks_after_a_fix(tmp_path: Path, state_dir: Path) -> None:
+    fixed = tmp_path / "fixed"
+    path = tmp_path / "fix.py"
+    path.write_text(
+        "from batchflow import Job\n"
+        "job = Job('fixable')\n"
+        f"job.task('a', \"/bin/sh -c 'test -e {fixed}'\")\n"
+        f"job.task('b', \"/bin/sh -c 'test -e {fixed}'\")\n"
+        "job.task('ok', '/bin/true')\n"
+    )
+    s = ("--state-dir", str(state_dir))
+    assert invoke("submit", str(path), *s)[0] == 1
+    code, out, _ = invoke("tasks", "fixable", "--state", "failed", *s, "--output", "json")
+    assert code == 0 and sorted(t["id"] for t in json.loads(out)) == ["a", "b"]
+    code, out, _ = invoke("tasks", "fixable", "--state", "succeeded", *s)
+    assert code == 0 and "ok" in out and " a " not in out
+    code, _, err = invoke("reactivate", "fixable", *s)  # neither tasks nor --failed
+    assert code == 2 and "--failed" in err
+    code, _, err = invoke("reactivate", "fixable", "ok", *s)
+    assert code == 2 and "succeeded" in err and len(err.strip().splitlines()) == 1
+    fixed.touch()
+    code, out, _ = invoke("reactivate", "fixable", "--failed", *s)
+    assert code == 0 and "2 tasks reactivated" in out
+    code, out, err = invoke("submit", str(path), *s)  # attaches and follows the new outcome
+    assert code == 0, err
+    code, out, _ = invoke("status", "fixable", *s, "--output", "json")
+    assert json.loads(out)["counts"]["succeeded"] == 3
+
+
+def test_terminate_task_and_update_a_job(tmp_path: Path, state_dir: Path) -> None:
+    gate = tmp_path / "gate"
+    path = tmp_path / "hold.py"
+    path.write_text(
+        "from batchflow import Job\n"
+        "job = Job('held', priority=1)\n"
+        f"job.task('hold', \"/bin/sh -c 'while [ ! -e {gate} ]; do sleep 0.01; done'\")\n"
+    )
+    s = ("--state-dir", str(state_dir))
+    assert invoke("submit", str(path), "--detach", *s)[0] == 0
+    code, out, err = invoke(
+        "update",
+        "held",
+        "--priority",
+        "7",
+        "--max-wall-clock-time",
+        "2h",
+        "--max-parallel-tasks",
+        "3",
+        *s,
+    )
+    assert code == 0, err
+    assert "priority 7" in out and "wall clock PT2H" in out and "max parallel tasks 3" in out
+    code, out, _ = invoke("status", "held", *s)
+    assert "priority 7" in out
+    code, out, _ = invoke("status", "held", *s, "--output", "json")
+    job = json.loads(out)["job"]
+    assert job["priority"] == 7 and job["constraints"]["maxWallClockTime"] == "PT2H"
+    code, _, err = invoke("update", "held", "--on-all-tasks-complete", "sometimes", *s)
+    assert code == 2 and "--on-all-tasks-complete" in err
+    code, _, err = invoke("update", "held", *s)
+    assert code == 2 and "nothing to change" in err
+    code, out, err = invoke("terminate-task", "held", "hold", *s)
+    assert code == 0, err
+    assert out.strip() == "held hold  completed"
+    info = json.loads(invoke("tasks", "held", *s, "--output", "json")[1])[0]
+    assert info["executionInfo"]["failureInfo"]["code"] == "TaskEnded"
+    code, _, err = invoke("terminate-task", "held", "hold", *s)
+    assert code == 2 and "already completed" in err
+    code, _, err = invoke("terminate-task", "held", "nope", *s)
+    assert code == 2 and "has no task 'nope'" in err

@@ -1,0 +1,147 @@
+"""What the engine does for the service: adds while a job runs, a job's own environment,
+idleness with deadlines pending, retention, reactivation through the CLI's backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from batchflow.backends.local import LocalBackend
+from batchflow.backends.local.control import engine_pid
+from batchflow.backends.local.paths import StateDir
+from batchflow.dsl import Job
+from batchflow.exceptions import BackendError
+from tests.local.conftest import run, wait_for, wait_until_done
+
+SH = "/bin/sh -c"
+
+
+def gated(gate: Path) -> str:
+    """A command that waits for `gate` to exist (the test decides when it ends)."""
+    return f"{SH} 'while [ ! -e {gate} ]; do sleep 0.01; done'"
+
+
+def test_tasks_added_while_the_job_manager_runs_keep_their_own_records(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    """The tutorial's job manager (runExclusive false), then work tasks added by a second
+    submit while it runs: the manager's run stays the manager's."""
+    gate = tmp_path / "gate"
+    manager = {
+        "id": "manager",
+        "commandLine": gated(gate),
+        "runExclusive": False,
+        "killJobOnCompletion": False,
+    }
+    job = Job("jm", job_manager=manager)
+    job.task("work-0", "/bin/true")
+    backend.submit(job)
+    wait_for(lambda: backend.task("jm", "work-0").state == "completed")
+    wait_for(lambda: backend.task("jm", "manager").state == "running")
+    more = Job("jm", job_manager=manager)
+    more.task("work-0", "/bin/true")
+    more.task("work-1", "/bin/true")
+    assert backend.submit(more).added == 1
+    wait_for(lambda: backend.task("jm", "work-1").state == "completed")
+    assert backend.task("jm", "manager").state == "running"
+    gate.touch()
+    wait_for(lambda: backend.task("jm", "manager").state == "completed")
+    assert backend.task("jm", "manager").result == "success"
+    backend.terminate("jm")
+    wait_until_done(backend, "jm")
+    for task_id in ("work-0", "work-1", "manager"):
+        info = backend.task("jm", task_id)
+        assert (info.state, info.result) == ("completed", "success"), task_id
+
+
+def test_a_jobs_tasks_see_the_environment_of_its_creator_only(
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = tmp_path / "gate"
+    show = f"{SH} 'echo secret=$MYSECRET lang=$LANG'"
+    monkeypatch.setenv("MYSECRET", "first")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    first = LocalBackend(state_dir, slots=2)
+    job = Job("env-a")
+    job.task("hold", gated(gate))  # keeps the first submit's engine running
+    job.task("show", show)
+    first.submit(job)
+    wait_for(lambda: first.task("env-a", "show").state == "completed")
+    monkeypatch.setenv("MYSECRET", "second")
+    monkeypatch.setenv("LANG", "POSIX")
+    second = LocalBackend(state_dir, slots=2)
+    other = Job("env-b")
+    other.task("show", show)
+    second.submit(other)
+    wait_for(lambda: second.task("env-b", "show").state == "completed")
+    gate.touch()
+    assert first.read_file("env-a", "show", "stdout.txt") == b"secret= lang=C.UTF-8\n"
+    assert second.read_file("env-b", "show", "stdout.txt") == b"secret= lang=POSIX\n"
+    first.close()
+    second.close()
+
+
+def test_the_engine_exits_with_a_wall_clock_pending_and_a_read_applies_it(
+    backend: LocalBackend, state_dir: Path
+) -> None:
+    job = Job("deadline", max_wall_clock_time="PT2S", uses_task_dependencies=True)
+    bad = job.task("bad", "/bin/false")
+    job.task("blocked", "/bin/true", after=bad)  # waits for ever
+    status = run(backend, job)
+    assert status.state == "active" and status.settled
+    wait_for(lambda: engine_pid(StateDir(state_dir)) is None)  # nothing to run: it left
+    wait_for(lambda: backend.job_status("deadline").state == "completed")
+    status = backend.job_status("deadline")
+    assert status.terminate_reason == "MaxWallClockTimeExpiry"
+    assert backend.task("deadline", "blocked").state == "active"
+
+
+def test_a_completed_tasks_directory_goes_after_its_retention_time(
+    backend: LocalBackend, state_dir: Path
+) -> None:
+    job = Job("kept")
+    job.task("short", "/bin/sh -c 'echo hi'", retention="PT1S")
+    job.task("long", "/bin/sh -c 'echo hi'")
+    run(backend, job)
+    short_dir = Path(backend.task("kept", "short").task_dir or "")
+    long_dir = Path(backend.task("kept", "long").task_dir or "")
+    assert short_dir.is_dir() and long_dir.is_dir()
+    wait_for(lambda: engine_pid(StateDir(state_dir)) is None)
+    # the next engine (started by any new work) removes what is past its retention
+    nudge = Job("nudge")
+    nudge.task("t", "/bin/true")
+
+    def cleaned() -> bool:
+        if engine_pid(StateDir(state_dir)) is None:
+            backend.submit(nudge)
+        return not short_dir.exists()
+
+    wait_for(cleaned)
+    assert long_dir.is_dir()
+    with pytest.raises(BackendError) as caught:
+        backend.read_file("kept", "short", "stdout.txt")
+    assert caught.value.code == "TaskFilesCleanedup"
+
+
+def test_reactivated_failed_tasks_run_again_after_a_fix(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    fixed = tmp_path / "fixed"
+    job = Job("fix-me", uses_task_dependencies=True)
+    flaky = job.task("flaky", f"{SH} 'test -e {fixed}'", retries=1)
+    job.task("after", "/bin/true", after=flaky)
+    status = run(backend, job)
+    assert status.counts.failed == 1 and backend.task("fix-me", "flaky").retry_count == 1
+    with pytest.raises(BackendError) as caught:
+        backend.reactivate_task("fix-me", "after")  # never ran
+    assert caught.value.code == "TaskNotCompleted"
+    fixed.touch()
+    backend.reactivate_task("fix-me", "flaky")
+    assert backend.task("fix-me", "flaky").state == "active"
+    status = wait_until_done(backend, "fix-me")
+    assert status.counts.succeeded == 2 and status.counts.failed == 0
+    assert backend.task("fix-me", "flaky").retry_count == 0
+    with pytest.raises(BackendError) as caught:
+        backend.reactivate_task("fix-me", "flaky")
+    assert caught.value.code == "TaskSucceeded"
