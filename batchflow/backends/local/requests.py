@@ -17,7 +17,11 @@ from batchflow.backends.local.jobrun import BLOCKED, DONE, GONE, RUNS, WAITING, 
 from batchflow.backends.local.runner import kill_group
 
 if TYPE_CHECKING:
-    from batchflow.backends.local.engine import Engine
+    from batchflow.backends.local.ledger import Ledger
+    from batchflow.backends.local.lookahead import LookAhead
+    from batchflow.backends.local.paths import StateDir
+    from batchflow.backends.local.prepare import Preparations
+    from batchflow.backends.local.transitions import Transitions
 
 __all__ = ["Requests"]
 
@@ -25,14 +29,19 @@ __all__ = ["Requests"]
 class Requests:
     """Carries out service requests against the engine's jobs."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    ahead: LookAhead
+    prep: Preparations
+    transitions: Transitions
+
+    def __init__(self, ledger: Ledger, state: StateDir) -> None:
+        self.ledger = ledger
+        self.state = state
 
     def apply(self, job: JobRun, seq: int | None, op: str, arg: str | None) -> None:
         """Do what request `op` asks of `job` (or of its task `seq`)."""
-        engine = self.engine
+        ledger = self.ledger
         value = json.loads(arg) if arg else None
-        transitions = engine.transitions
+        transitions = self.transitions
         if op == "terminate":
             transitions.terminate(job, None)
         elif op == "delete":
@@ -42,15 +51,15 @@ class Requests:
         elif op == "enable":
             transitions.enable(job)
         elif op == "update":
-            row = engine.store.one("SELECT spec FROM jobs WHERE rowid = ?", (job.rowid,))
+            row = ledger.store.one("SELECT spec FROM jobs WHERE rowid = ?", (job.rowid,))
             if row is not None:
                 job.configure(row[0])
-                engine.ahead.reset()
+                self.ahead.reset()
                 transitions.after_change(job)
         elif seq is not None:
             idx = seq + 1
             if idx >= job.n:
-                job.load(engine.store)
+                job.load(ledger.store)
             if op == "task-terminate":
                 self.terminate_task(job, idx)
             elif op == "task-delete":
@@ -58,32 +67,26 @@ class Requests:
             elif op == "task-reactivate":
                 self.reactivate(job, idx)
             elif op == "task-update":
-                engine.ahead.reset()
-
-    def _attempt_of(self, job: JobRun, idx: int) -> tuple[int, object] | None:
-        for pid, attempt in self.engine.attempts.items():
-            if attempt.job is job and attempt.idx == idx and attempt.kind in ("task", "manager"):
-                return pid, attempt
-        return None
+                self.ahead.reset()
 
     def terminate_task(self, job: JobRun, idx: int) -> None:
         """End one task: a running one is killed (its end is recorded when reaped); one
         that has not started completes now, as user-terminated."""
-        engine = self.engine
+        ledger = self.ledger
         status = job.status[idx]
         if status == RUNS:
-            found = self._attempt_of(job, idx)
+            found = self.ledger.attempt_of(job, idx)
             if found is not None:
                 pid, attempt = found
-                if attempt.kill_reason is None:  # type: ignore[attr-defined]
-                    attempt.kill_reason = "terminate"  # type: ignore[attr-defined]
+                if attempt.kill_reason is None:
+                    attempt.kill_reason = "terminate"
                     kill_group(pid)
             else:
-                engine.prep.end_waiter(job, idx, outcome.task_ended())
+                self.prep.end_waiter(job, idx, outcome.task_ended())
             return
         if status != WAITING:
             return
-        row = engine.store.one(
+        row = ledger.store.one(
             "SELECT def FROM tasks WHERE job = ? AND seq = ?", (job.rowid, job.seq(idx))
         )
         conditions = json.loads(row[0]).get("exitConditions") if row else None
@@ -91,20 +94,20 @@ class Requests:
         satisfied, _ = outcome.exit_options(conditions, result)
         job.running += 1  # `finish` counts it out of the running ones
         job.finish(idx, satisfied)
-        engine.count(job, active=-1, bad=1)
-        engine.transitions.record_end(job, idx, result, satisfied, time.time(), None)
-        engine.ahead.reset()
-        engine.transitions.after_change(job)
+        ledger.count(job, active=-1, bad=1)
+        self.transitions.record_end(job, idx, result, satisfied, time.time(), None)
+        self.ahead.reset()
+        self.transitions.after_change(job)
 
     def delete_task(self, job: JobRun, idx: int, task_id: str) -> None:
         """A task was deleted: forget it; a running one is killed and its row removed
         once it has ended."""
         status = job.status[idx]
         if status == RUNS:
-            found = self._attempt_of(job, idx)
+            found = self.ledger.attempt_of(job, idx)
             if found is not None:
                 pid, attempt = found
-                attempt.kill_reason = "delete-task"  # type: ignore[attr-defined]
+                attempt.kill_reason = "delete-task"
                 kill_group(pid)
             return
         if status == WAITING:
@@ -114,31 +117,31 @@ class Requests:
 
     def forget(self, job: JobRun, idx: int, task_id: str) -> None:
         """Remove what is left of a deleted task: its row (if any) and its directories."""
-        engine = self.engine
+        ledger = self.ledger
         if job.status[idx] == WAITING:  # a killed running task, requeued by `settle`
             job.unfinished -= 1
         job.status[idx] = GONE
-        row = engine.store.one(
+        row = ledger.store.one(
             "SELECT state FROM tasks WHERE job = ? AND seq = ?", (job.rowid, job.seq(idx))
         )
         if row is not None:
-            engine.write("DELETE FROM tasks WHERE job = ? AND seq = ?", (job.rowid, job.seq(idx)))
-            engine.write(
+            ledger.write("DELETE FROM tasks WHERE job = ? AND seq = ?", (job.rowid, job.seq(idx)))
+            ledger.write(
                 "UPDATE jobs SET ntasks = ntasks - 1, n_active = n_active - 1 WHERE rowid = ?",
                 (job.rowid,),
             )
-        engine.ahead.reset()
-        engine.transitions.discard(
-            engine.state.task_dir(node, job.id, task_id) for node in engine.nodes
+        self.ahead.reset()
+        self.transitions.discard(
+            self.state.task_dir(node, job.id, task_id) for node in ledger.nodes
         )
-        engine.transitions.after_change(job)
+        self.transitions.after_change(job)
 
     def reactivate(self, job: JobRun, idx: int) -> None:
         """A failed task was reactivated: it waits for its dependencies again, then runs."""
-        engine = self.engine
+        ledger = self.ledger
         if job.status[idx] == WAITING:  # replaced before it ran: its parents may differ
-            job.recount(engine.store, idx)
-            engine.ahead.reset()
+            job.recount(ledger.store, idx)
+            self.ahead.reset()
             return
         if job.status[idx] not in (DONE, BLOCKED):
             return
@@ -146,7 +149,7 @@ class Requests:
             job.released.add(idx)  # its dependents were released already
         job.status[idx] = WAITING
         job.unfinished += 1
-        job.recount(engine.store, idx)
+        job.recount(ledger.store, idx)
         if job.pending[idx] == 0:
             job.ready.append(idx)
-        engine.ahead.reset()
+        self.ahead.reset()

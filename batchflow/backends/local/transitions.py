@@ -32,7 +32,11 @@ from batchflow.backends.local.runner import kill_group
 from batchflow.backends.local.store import FAILURE, SUCCESS
 
 if TYPE_CHECKING:
-    from batchflow.backends.local.engine import Engine
+    from batchflow.backends.local.ledger import Ledger
+    from batchflow.backends.local.lookahead import LookAhead
+    from batchflow.backends.local.paths import StateDir
+    from batchflow.backends.local.prepare import Preparations
+    from batchflow.backends.local.starting import Starter
 
 __all__ = ["Transitions"]
 
@@ -52,34 +56,39 @@ _REQUEUE = _BACK.format(extra=", requeues = requeues + 1, last_requeue = ?")
 class Transitions:
     """The state changes of tasks and jobs, staged in the engine's transaction."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    ahead: LookAhead
+    prep: Preparations
+    starter: Starter
+
+    def __init__(self, ledger: Ledger, state: StateDir) -> None:
+        self.ledger = ledger
+        self.state = state
 
     def settle(self, attempt: Attempt, back: str | None, result: outcome.Outcome | None) -> None:
         """Record an attempt's end: back to the queue (`retry`/`requeue`) or completed."""
-        engine = self.engine
+        ledger = self.ledger
         if attempt.kind in ("preparation", "release"):
-            engine.prep.finished(attempt, back, result)
+            self.prep.finished(attempt, back, result)
             return
         job, idx = attempt.job, attempt.idx
-        engine.used[attempt.node] -= attempt.slots
+        ledger.used[attempt.node] -= attempt.slots
         if attempt.kind == "manager":
-            engine.exclusive.discard(attempt.node)
+            ledger.exclusive.discard(attempt.node)
         now = time.time()
         seq = job.seq(idx)
         if back is not None or result is None:
             job.requeue(idx, front=back == "requeue")
-            engine.count(job, active=1, running=-1)
+            ledger.count(job, active=1, running=-1)
             if back == "retry":
-                engine.write(_RETRY, (now, now, now, job.rowid, seq))
+                ledger.write(_RETRY, (now, now, now, job.rowid, seq))
             else:
-                engine.write(_REQUEUE, (now, now, now, job.rowid, seq))
+                ledger.write(_REQUEUE, (now, now, now, job.rowid, seq))
                 if job.state == "disabling":
                     self.after_change(job)
             return
         satisfied, action = outcome.exit_options(attempt.conditions, result)
         job.finish(idx, satisfied)
-        engine.count(job, running=-1, ok=int(result.succeeded), bad=int(not result.succeeded))
+        ledger.count(job, running=-1, ok=int(result.succeeded), bad=int(not result.succeeded))
         self.record_end(job, idx, result, satisfied, now, now + attempt.retention)
         ok = result.succeeded
         if attempt.kind == "manager" and job.manager_kills and job.state == "active":
@@ -103,7 +112,7 @@ class Transitions:
         """Write a task's completion (its in-memory state is the caller's)."""
         job.done += 1
         failure = json.dumps(result.failure) if result.failure else None
-        self.engine.write(
+        self.ledger.write(
             _END,
             (
                 now,
@@ -122,7 +131,7 @@ class Transitions:
 
     def after_change(self, job: JobRun) -> None:
         """Job-level consequences: all tasks complete, a terminating job that is done."""
-        prep = self.engine.prep
+        prep = self.prep
         if job.state == "active" and job.on_all_complete and job.unfinished == 0:
             self.terminate(job, "AllTasksComplete")
         if job.state == "terminating" and job.running == 0 and not prep.releasing(job):
@@ -137,8 +146,8 @@ class Transitions:
     ) -> None:
         """Move the job to `state` (with previousState kept), with its counts up to date."""
         now = time.time()
-        self.engine.counts_due = True
-        self.engine.write(
+        self.ledger.counts_due = True
+        self.ledger.write(
             "UPDATE jobs SET previous_state = state, previous_state_time = state_time, "
             "state = ?, state_time = ?, modified = ?, "
             "terminate_reason = coalesce(?, terminate_reason), "
@@ -148,11 +157,11 @@ class Transitions:
         job.state = state
         if state == "completed":
             job.settled = 1
-            self.engine.jobs.pop(job.rowid, None)
+            self.ledger.jobs.pop(job.rowid, None)
 
     def kill_all(self, job: JobRun, reason: str) -> None:
         """Kill every running attempt of `job` (their reaping records why)."""
-        for pid, attempt in self.engine.attempts.items():
+        for pid, attempt in self.ledger.attempts.items():
             if (
                 attempt.job is job
                 and attempt.kind in ("task", "manager")
@@ -172,9 +181,9 @@ class Transitions:
             self.set_job_state(job, "terminating", reason=reason)
         job.state = "terminating"
         job.ready.clear()
-        self.engine.ahead.reset()
+        self.ahead.reset()
         self.kill_all(job, "terminate")
-        self.engine.prep.ending(job, outcome.task_ended())
+        self.prep.ending(job, outcome.task_ended())
         self.after_change(job)
 
     def disable(self, job: JobRun, mode: str = "requeue", *, recorded: bool = False) -> None:
@@ -184,7 +193,7 @@ class Transitions:
         if not recorded:
             self.set_job_state(job, "disabling")
         job.state = "disabling"
-        self.engine.ahead.reset()
+        self.ahead.reset()
         if mode != "wait":
             self.kill_all(job, "requeue" if mode == "requeue" else "terminate")
         if mode == "wait" or job.running == 0:
@@ -195,16 +204,16 @@ class Transitions:
         """Batch's job enable: a disabled job is active again and its tasks are scheduled."""
         if job.state in ("disabled", "disabling", "enabling"):
             self.set_job_state(job, "active")
-            self.engine.ahead.reset()
+            self.ahead.reset()
             self.after_change(job)
 
     def delete(self, job: JobRun) -> None:
         """Kill what runs, then remove the job, its tasks and their directories."""
         if job.ready or job.running:
             job.ready.clear()
-            self.engine.ahead.reset()
+            self.ahead.reset()
             self.kill_all(job, "delete")
-            self.engine.prep.ending(job, outcome.task_ended(), release=False)
+            self.prep.ending(job, outcome.task_ended(), release=False)
         job.state = "deleting"
         self.after_change(job)
 
@@ -214,20 +223,20 @@ class Transitions:
         The helper that makes task directories ahead lets go of the job's first, so
         nothing is created in a tree while it is being deleted.
         """
-        engine = self.engine
-        engine.write("DELETE FROM tasks WHERE job = ?", (job.rowid,))
+        ledger = self.ledger
+        ledger.write("DELETE FROM tasks WHERE job = ?", (job.rowid,))
         for table in ("prep", "waits", "wait_ranges", "requests"):
-            engine.write(f"DELETE FROM {table} WHERE job = ?", (job.rowid,))
-        engine.write("DELETE FROM jobs WHERE rowid = ?", (job.rowid,))
-        engine.jobs.pop(job.rowid, None)
-        engine.ahead.reset()
-        engine.starter.forget(job)
-        root = engine.state.root
+            ledger.write(f"DELETE FROM {table} WHERE job = ?", (job.rowid,))
+        ledger.write("DELETE FROM jobs WHERE rowid = ?", (job.rowid,))
+        ledger.jobs.pop(job.rowid, None)
+        self.ahead.reset()
+        self.starter.forget(job)
+        root = self.state.root
         self.discard(node / "workitems" / job.id for node in root.joinpath("nodes").glob("*"))
 
     def discard(self, folders: Iterable[Path]) -> None:
         """Move `folders` aside and remove them in the background."""
-        trash = self.engine.state.root / "trash"
+        trash = self.state.root / "trash"
         moved = False
         for folder in folders:
             if folder.exists():
