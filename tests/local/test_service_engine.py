@@ -145,3 +145,35 @@ def test_reactivated_failed_tasks_run_again_after_a_fix(
     with pytest.raises(BackendError) as caught:
         backend.reactivate_task("fix-me", "flaky")
     assert caught.value.code == "TaskSucceeded"
+
+
+def test_dependents_added_before_their_parents_run_after_them(state_dir: Path) -> None:
+    """The SDK's create_tasks sends the last chunk first: every task of a pipeline arrives
+    before its parent, and a gate task arrives last of all."""
+    from batchflow.backends.local.service import BatchService
+    from batchflow.backends.local.wire import timestamp
+
+    service = BatchService(StateDir(state_dir))
+    service.create_job(
+        {"id": "reversed", "poolInfo": {"poolId": "p"}, "usesTaskDependencies": True}
+    )
+    tasks = [
+        {
+            "id": f"t{i}",
+            "commandLine": "/bin/true",
+            "dependsOn": {"taskIds": [f"t{i - 3}" if i >= 3 else "gate"]},
+        }
+        for i in range(30)
+    ]
+    for start in range(27, -1, -3):  # chunks of 3, the last one first
+        results = service.add_tasks("reversed", tasks[start : start + 3])
+        assert [r["status"] for r in results] == ["success"] * 3
+    assert service.task_counts("reversed")["taskCounts"]["active"] == 30
+    service.add_task("reversed", {"id": "gate", "commandLine": "/bin/true"})
+    wait_for(lambda: service.task_counts("reversed")["taskCounts"]["succeeded"] == 31)
+    for i in range(30):
+        parent = service.get_task("reversed", f"t{i - 3}" if i >= 3 else "gate")
+        child = service.get_task("reversed", f"t{i}")
+        ended = parent["executionInfo"]["endTime"]
+        assert child["executionInfo"]["startTime"] >= ended, (i, timestamp(0))
+    service.close()

@@ -244,11 +244,21 @@ def _claim_waits(
                         "UPDATE wait_ranges SET missing = missing - 1 WHERE rowid = ?",
                         (wait_row,),
                     )
-    for child, parents in gained.items():
-        db.execute(
-            "UPDATE tasks SET deps = coalesce(deps, x'') || ?, unresolved = unresolved - ? "
-            "WHERE job = ? AND seq = ?",
-            (array("i", parents).tobytes(), len(parents), rowid, child),
+    if gained:
+        # (SQLite's || makes text of blobs: the arrays are joined here.)
+        children = list(gained)
+        updates = []
+        for i in range(0, len(children), _CHUNK):
+            part = children[i : i + _CHUNK]
+            marks = ",".join("?" * len(part))
+            for child, deps in db.execute(
+                f"SELECT seq, deps FROM tasks WHERE job = ? AND seq IN ({marks})", (rowid, *part)
+            ):
+                blob = (deps or b"") + array("i", gained[child]).tobytes()
+                updates.append((blob, len(gained[child]), rowid, child))
+        db.executemany(
+            "UPDATE tasks SET deps = ?, unresolved = unresolved - ? WHERE job = ? AND seq = ?",
+            updates,
         )
     return kids
 

@@ -58,6 +58,9 @@ from batchflow.exceptions import StateError
 
 __all__ = ["Engine", "main"]
 
+#: How long an engine with nothing to do waits for more work before it exits.
+LINGER = 0.5
+
 
 class Engine:
     """The scheduler loop of one state directory."""
@@ -315,6 +318,7 @@ class Engine:
 
     def loop(self, selector: selectors.BaseSelector, wake: int) -> None:
         """Reap, schedule, commit, launch, wait; until nothing is left to do."""
+        lingered = False
         while True:
             self.reap()
             self.expire(time.time())
@@ -336,9 +340,16 @@ class Engine:
             if idle or time.monotonic() - self.ledger.tx_since >= LAZY:
                 self.ledger.commit(counts=idle)
             if idle:
+                # Linger a moment: a client adding work call after call (the emulator,
+                # users' code) keeps one engine instead of starting one per call.
+                if not lingered:
+                    lingered = True
+                    if self.wait(selector, wake, LINGER):
+                        continue
                 if self.leave():
                     return
                 continue
+            lingered = False
             nearest = self.expire(time.time())
             timeout = None if nearest is None else max(0.0, nearest - time.time())
             if self.ledger.in_tx or self.ledger.deltas:
@@ -346,12 +357,18 @@ class Engine:
                     self.ledger.tx_since = time.monotonic()
                 lazy = max(0.0, self.ledger.tx_since + LAZY - time.monotonic())
                 timeout = lazy if timeout is None else min(timeout, lazy)
-            for key, _ in selector.select(timeout):
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(key.fd, 512):
-                        pass
-                if key.fd == wake:
-                    self.woken = True
+            self.wait(selector, wake, timeout)
+
+    def wait(self, selector: selectors.BaseSelector, wake: int, timeout: float | None) -> bool:
+        """Block until a child exits, a client pokes, or `timeout`; whether anything came."""
+        events = selector.select(timeout)
+        for key, _ in events:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(key.fd, 512):
+                    pass
+            if key.fd == wake:
+                self.woken = True
+        return bool(events)
 
 
 def _write_pid(fd: int) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchflow.backends.local.store import Store, state_error
+from batchflow.backends.local.store import Store, begin_immediate, state_error
 
 if TYPE_CHECKING:
     from batchflow.backends.local.jobrun import JobRun
@@ -71,7 +71,7 @@ class Ledger:
         conn = self.store.conn
         try:
             if not self.in_tx:
-                conn.execute("BEGIN IMMEDIATE")
+                begin_immediate(conn, self.root)
                 self.in_tx = True
                 self.tx_since = time.monotonic()
                 self.on_begin()

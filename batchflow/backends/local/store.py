@@ -18,6 +18,7 @@ import errno
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "STATE_NAMES",
     "SUCCESS",
     "Store",
+    "begin_immediate",
     "state_error",
 ]
 
@@ -236,6 +238,42 @@ def state_error(exc: BaseException, where: Path) -> StateError:
     )
 
 
+#: How long a writer waits for another one before the store is reported unusable.
+BUSY_TIMEOUT = 30.0
+
+
+def begin_immediate(conn: sqlite3.Connection, root: Path) -> None:
+    """`BEGIN IMMEDIATE`, waiting for another writer with fine-grained retries.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 ms ... between tries, so a writer that
+    collides with a transaction of a few hundred microseconds (the engine's, a service
+    call's) loses milliseconds; polling from 50 us up keeps a collision as short as
+    the other transaction.
+    """
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        pause = 0.00005
+        deadline = 0.0
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise state_error(exc, root) from None
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + BUSY_TIMEOUT
+                elif now > deadline:
+                    raise state_error(exc, root) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+            except sqlite3.Error as exc:
+                raise state_error(exc, root) from None
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+
+
 class Store:
     """The state file: one SQLite connection per thread, schema created or migrated on open.
 
@@ -286,6 +324,9 @@ class Store:
         # (copy the WAL back, fsync) every 10,000 pages (40 MB) instead of 1,000,
         # since each checkpoint costs about the same however much it copies.
         conn.execute("PRAGMA wal_autocheckpoint=10000")
+        # 64 MB of page cache (allocated as used): a job of 100,000 tasks stays in memory,
+        # so an add or a read costs the same at its end as at its start.
+        conn.execute("PRAGMA cache_size=-65536")
         self._local.conn = conn
         with self._guard:
             self._all.append(conn)
@@ -329,10 +370,7 @@ class Store:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE ... COMMIT); errors become `StateError`."""
         conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise state_error(exc, self.root) from None
+        begin_immediate(conn, self.root)
         try:
             yield conn
             conn.execute("COMMIT")
