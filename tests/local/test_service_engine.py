@@ -177,3 +177,47 @@ def test_dependents_added_before_their_parents_run_after_them(state_dir: Path) -
         ended = parent["executionInfo"]["endTime"]
         assert child["executionInfo"]["startTime"] >= ended, (i, timestamp(0))
     service.close()
+
+
+def test_work_added_right_after_a_job_is_created_is_never_stranded(tmp_path: Path) -> None:
+    """An engine started by create_job may decide "nothing to run" while the next call
+    adds tasks; its late write must not hide them (repeated: the race is a matter of
+    microseconds)."""
+    from batchflow.backends.local.service import BatchService
+
+    for attempt in range(6):
+        service = BatchService(StateDir(tmp_path / f"state-{attempt}"))
+        service.create_job({"id": "etl", "poolInfo": {"poolId": "p"}, "usesTaskDependencies": True})
+        service.add_tasks(
+            "etl",
+            [{"id": "load", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["extract"]}}],
+        )
+        service.add_task("etl", {"id": "extract", "commandLine": "/bin/true"})
+        wait_for(lambda s=service: s.task_counts("etl")["taskCounts"]["succeeded"] == 2)
+        service.close()
+
+
+def test_the_engines_verdict_never_hides_tasks_added_after_it_looked(tmp_path: Path) -> None:
+    """The race above, made deterministic: the engine looks (no tasks), a service adds a
+    task, then the engine records its verdict; the job must not read as settled."""
+    from batchflow.backends.local.control import try_lock
+    from batchflow.backends.local.engine import Engine
+    from batchflow.backends.local.service import BatchService
+
+    state = StateDir(tmp_path / "state")
+    service = BatchService(state, engine=False)
+    service.create_job({"id": "etl", "poolInfo": {"poolId": "p"}})
+    lock = try_lock(state.lock) if state.root.exists() else None
+    assert lock is not None
+    engine = Engine(state, lock)
+    engine.scan()
+    engine.ledger.commit()
+    service.add_task("etl", {"id": "late", "commandLine": "/bin/true"})
+    engine.mark_settled()
+    engine.ledger.commit()
+    assert service.store.one("SELECT settled FROM jobs")[0] == 0
+    engine.scan()  # the engine's next look sees the task and can start it
+    assert engine.ledger.jobs[1].can_start()
+    engine.dirs.close()
+    engine.store.close()
+    service.close()

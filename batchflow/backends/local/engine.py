@@ -128,9 +128,11 @@ class Engine:
                 self.ledger.jobs[rowid] = job
                 self.ahead.reset()
                 self.transitions.after_change(job)
-            elif nseq > job.n - 1:
-                job.load(self.store)  # only the tasks added since the last scan
-                self.ahead.reset()
+            else:
+                job.settled = settled  # a service resets it when it changes the job
+                if nseq > job.n - 1:
+                    job.load(self.store)  # only the tasks added since the last scan
+                    self.ahead.reset()
         for request in requests:
             self.ledger.write("DELETE FROM requests WHERE id = ?", (request[0],))
             job = self.ledger.jobs.get(request[1])
@@ -269,11 +271,15 @@ class Engine:
                 not job.can_start() or all(self.prep.failed_on(job, n) for n in self.ledger.nodes)
             )
             if int(stuck) != job.settled:
-                job.settled = int(stuck)
-                self.ledger.counts_due = True  # whoever sees it settled sees its final counts
-                self.ledger.write(
-                    "UPDATE jobs SET settled = ? WHERE rowid = ?", (int(stuck), job.rowid)
+                # Only if no task was added since the engine looked (a service resets the
+                # flag when it adds; this write must not undo that).
+                written = self.ledger.write(
+                    "UPDATE jobs SET settled = ? WHERE rowid = ? AND nseq <= ?",
+                    (int(stuck), job.rowid, job.n - 1),
                 )
+                if written.rowcount:
+                    job.settled = int(stuck)
+                    self.ledger.counts_due = True  # whoever sees it settled sees final counts
 
     def leave(self) -> bool:
         """Give up the lock; True if the engine may exit (no work arrived meanwhile)."""
