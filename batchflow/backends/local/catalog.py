@@ -249,10 +249,11 @@ def _claim_waits(
         children = list(gained)
         updates = []
         for i in range(0, len(children), _CHUNK):
-            part = children[i : i + _CHUNK]
-            marks = ",".join("?" * len(part))
+            seqs_part = children[i : i + _CHUNK]
+            marks = ",".join("?" * len(seqs_part))
             for child, deps in db.execute(
-                f"SELECT seq, deps FROM tasks WHERE job = ? AND seq IN ({marks})", (rowid, *part)
+                f"SELECT seq, deps FROM tasks WHERE job = ? AND seq IN ({marks})",
+                (rowid, *seqs_part),
             ):
                 blob = (deps or b"") + array("i", gained[child]).tobytes()
                 updates.append((blob, len(gained[child]), rowid, child))
