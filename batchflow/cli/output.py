@@ -68,6 +68,7 @@ ADVICE = {
     "TaskFilesCleanedup": "its directory went after the task's retentionTime",
     "TaskDependenciesNotSpecifiedOnJob": "use another job id, or delete the job first",
     "PropertyCannotBeUpdated": "delete the job first, or use another job id",
+    "RequiredSlotsUnavailable": "submit with --slots {requiredSlots} or more",
 }
 #: Exit code of a backend error by kind: bad input (2) except when the backend itself
 #: cannot answer (3).
@@ -79,14 +80,15 @@ def backend_error_line(exc: Any) -> str:
     advice = ADVICE.get(exc.code)
     text = f"error: {exc}"
     if advice:
-        text += f" ({advice.format(job=exc.job_id or 'JOB', task=exc.task_id or 'TASK')})"
+        names = {"job": exc.job_id or "JOB", "task": exc.task_id or "TASK", **dict(exc.values)}
+        text += f" ({advice.format(**names)})"
     return text
 
 
 @contextlib.contextmanager
 def failures() -> Iterator[None]:
     """Turn batchflow errors into stderr lines and exit codes; never a traceback."""
-    from batchflow.exceptions import BackendError, BatchflowError, FlowInvalid
+    from batchflow.exceptions import BackendError, BatchflowError, FlowInvalid, StateError
 
     try:
         yield
@@ -95,6 +97,9 @@ def failures() -> Iterator[None]:
     except BackendError as exc:
         error_line(backend_error_line(exc))
         raise typer.Exit(EXIT_BY_KIND.get(exc.kind, EXIT_BAD_INPUT)) from None
+    except StateError as exc:
+        error_line(f"error: {exc} (choose another with --state-dir or BATCHFLOW_STATE_DIR)")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except FlowInvalid as exc:
         errors = [p for p in exc.problems if p.severity == "error"]
         for problem in errors:

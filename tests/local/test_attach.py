@@ -76,13 +76,12 @@ def test_a_completed_job_takes_no_new_tasks(backend: LocalBackend, tmp_path: Pat
 
 
 def test_required_slots_above_a_node_is_bad_input(backend: LocalBackend) -> None:
-    from batchflow.exceptions import InvalidFieldError
-
     job = Job("too-big")
     job.task("t", "/bin/true", required_slots=8)
-    with pytest.raises(InvalidFieldError) as caught:
+    with pytest.raises(BackendError) as caught:
         backend.submit(job)
-    assert (caught.value.task_id, caught.value.field) == ("t", "requiredSlots")
+    assert (caught.value.code, caught.value.task_id) == ("RequiredSlotsUnavailable", "t")
+    assert "--" not in str(caught.value)  # the CLI adds its advice (--slots)
 
 
 def test_the_stored_definitions_are_those_of_task_definition(tmp_path: Path) -> None:

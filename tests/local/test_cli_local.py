@@ -148,6 +148,7 @@ def test_an_unusable_state_dir_is_one_line(flow: Path, tmp_path: Path) -> None:
     code, _, err = invoke("submit", str(flow), "--state-dir", str(blocker / "state"))
     assert code == 2
     assert "cannot use the state directory" in err and len(err.strip().splitlines()) == 1
+    assert "--state-dir" in err  # the CLI's advice: the store names no flag
 
 
 def test_nothing_submitted_yet(tmp_path: Path) -> None:
@@ -252,3 +253,14 @@ def test_terminate_task_and_update_a_job(tmp_path: Path, state_dir: Path) -> Non
     assert code == 2 and "already completed" in err
     code, _, err = invoke("terminate-task", "held", "nope", *s)
     assert code == 2 and "has no task 'nope'" in err
+
+
+def test_a_task_too_big_for_a_node_gets_the_slots_advice(tmp_path: Path, state_dir: Path) -> None:
+    path = tmp_path / "big.py"
+    path.write_text(
+        "from batchflow import Job\njob = Job('big')\n"
+        "job.task('wide', '/bin/true', required_slots=4)\n"
+    )
+    code, _, err = invoke("submit", str(path), "--slots", "2", "--state-dir", str(state_dir))
+    assert code == 2 and "task 'wide'" in err and "--slots 4 or more" in err
+    assert len(err.strip().splitlines()) == 1

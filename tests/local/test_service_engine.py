@@ -101,7 +101,7 @@ def test_a_completed_tasks_directory_goes_after_its_retention_time(
     backend: LocalBackend, state_dir: Path
 ) -> None:
     job = Job("kept")
-    job.task("short", "/bin/sh -c 'echo hi'", retention="PT1S")
+    job.task("short", "/bin/sh -c 'echo hi'", retention="PT3S")
     job.task("long", "/bin/sh -c 'echo hi'")
     run(backend, job)
     short_dir = Path(backend.task("kept", "short").task_dir or "")

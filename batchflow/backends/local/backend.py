@@ -52,9 +52,9 @@ class LocalBackend:
     ) -> None:
         self.state = StateDir(resolve_state_dir(state_dir))
         if slots is not None and slots < 1:
-            raise BackendError(f"--slots must be 1 or more, not {slots}")
+            raise BackendError(f"slots must be 1 or more, not {slots}")
         if nodes is not None and nodes < 1:
-            raise BackendError(f"--nodes must be 1 or more, not {nodes}")
+            raise BackendError(f"nodes must be 1 or more, not {nodes}")
         self.slots = slots
         self.nodes = nodes
         self._service: BatchService | None = None

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchflow.backends.local.store import Store
-from batchflow.exceptions import BackendError, InvalidFieldError
+from batchflow.exceptions import BackendError
 
 if TYPE_CHECKING:
     import sqlite3
@@ -389,15 +389,14 @@ def check_slots(job: Job, slots_per_node: int) -> None:
     for seq, spec in enumerate(job._specs):
         need = (spec or {}).get("requiredSlots", 1)
         if need > slots_per_node:
-            task = job.tasks[seq]
-            raise InvalidFieldError(
-                f"requiredSlots is {need} but each local node has {slots_per_node} slots, "
-                f"so it could never run (use --slots {need} or more)",
+            task_id = job._ids[seq]
+            raise BackendError(
+                f"task '{task_id}' requiredSlots is {need} but each local node has "
+                f"{slots_per_node} slots, so it could never run",
+                code="RequiredSlotsUnavailable",
                 job_id=job.id,
-                task_id=task.id,
-                field="requiredSlots",
-                file=job.source,
-                line=task.line,
+                task_id=task_id,
+                values=(("requiredSlots", str(need)),),
             )
 
 

@@ -232,10 +232,7 @@ def state_error(exc: BaseException, where: Path) -> StateError:
         why = "the file is not a batchflow state file (or is damaged)"
     else:
         why = text
-    return StateError(
-        f"cannot use the state directory '{where}': {why} "
-        "(choose another with --state-dir or BATCHFLOW_STATE_DIR)"
-    )
+    return StateError(f"cannot use the state directory '{where}': {why}")
 
 
 #: How long a writer waits for another one before the store is reported unusable.
