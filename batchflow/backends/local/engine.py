@@ -45,7 +45,7 @@ from batchflow.backends.local.jobrun import JobRun
 from batchflow.backends.local.launch import Attempt, base_environment
 from batchflow.backends.local.ledger import LAZY, Ledger
 from batchflow.backends.local.lookahead import LookAhead
-from batchflow.backends.local.paths import StateDir, node_name
+from batchflow.backends.local.paths import StateDir, node_name, pool_node_names
 from batchflow.backends.local.prepare import Preparations
 from batchflow.backends.local.recovery import recover
 from batchflow.backends.local.requests import Requests
@@ -98,13 +98,43 @@ class Engine:
         ledger.on_begin = self.ahead.check
 
     def pool(self) -> None:
-        """Read the pool settings (slots per node, nodes) that `submit` stored."""
+        """Read the nodes: the state directory's own (the slots and nodes `submit`
+        stored) and those of the pools services created; carry out pool resizes and
+        deletes (the tasks of nodes that go away are requeued, as Batch does)."""
+        ledger = self.ledger
         slots = self.store.get_meta("slots")
-        nodes = self.store.get_meta("nodes")
-        self.ledger.slots_per_node = int(slots) if slots else os.cpu_count() or 1
-        self.ledger.nodes = [node_name(i) for i in range(int(nodes) if nodes else 1)]
-        for node in self.ledger.nodes:
-            self.ledger.used.setdefault(node, 0)
+        count = self.store.get_meta("nodes")
+        per_node = int(slots) if slots else os.cpu_count() or 1
+        ledger.default_nodes = [node_name(i) for i in range(int(count) if count else 1)]
+        node_slots = dict.fromkeys(ledger.default_nodes, per_node)
+        pools: dict[str, list[str]] = {}
+        for rowid, pool_id, state, allocation, target, pool_slots in self.store.query(
+            "SELECT rowid, id, state, allocation_state, target, slots FROM pools"
+        ):
+            if state == "deleting":
+                self.ledger.write("DELETE FROM pools WHERE rowid = ?", (rowid,))
+                continue
+            if allocation != "steady":
+                now = time.time()
+                self.ledger.write(
+                    "UPDATE pools SET allocation_state = 'steady', allocation_time = ?, "
+                    "modified = ? WHERE rowid = ?",
+                    (now, now, rowid),
+                )
+            names = pool_node_names(pool_id, target)
+            pools[pool_id.lower()] = names
+            node_slots.update(dict.fromkeys(names, pool_slots))
+        gone = set(ledger.nodes) - set(node_slots)
+        ledger.node_slots = node_slots
+        ledger.pool_nodes = pools
+        ledger.nodes = list(node_slots)
+        for node in ledger.nodes:
+            ledger.used.setdefault(node, 0)
+        if gone:
+            for pid, attempt in ledger.attempts.items():
+                if attempt.node in gone and attempt.kill_reason is None:
+                    attempt.kill_reason = "requeue"
+                    kill_group(pid)
 
     # -- reading the store -----------------------------------------------------------
 
@@ -112,17 +142,19 @@ class Engine:
         """Pick up new jobs, added tasks and the requests services filed, in order."""
         self.pool()
         rows = self.store.query(
-            "SELECT rowid, id, spec, state, creation_time, settled, n_done, base_dir, env, nseq "
-            "FROM jobs"
+            "SELECT rowid, id, spec, state, creation_time, settled, n_done, base_dir, env, "
+            "pool_required, nseq FROM jobs"
         )
         requests = self.store.query("SELECT id, job, seq, op, arg FROM requests ORDER BY id")
         asked = {r[1] for r in requests}
-        for rowid, job_id, spec, state, creation, settled, done, base, env, nseq in rows:
+        for rowid, job_id, spec, state, creation, settled, done, base, env, needs, nseq in rows:
             job = self.ledger.jobs.get(rowid)
             if job is None:
                 if state == "completed" and rowid not in asked:
                     continue
-                job = JobRun(rowid, (job_id, spec, state, creation, settled, done, base, env))
+                job = JobRun(
+                    rowid, (job_id, spec, state, creation, settled, done, base, env, needs)
+                )
                 job.load(self.store)
                 self.prep.load(job)
                 self.ledger.jobs[rowid] = job
@@ -258,7 +290,8 @@ class Engine:
                 return True
             if job.state in ("active", "disabling") and job.running:
                 return True
-            if job.can_start() and any(not self.prep.failed_on(job, n) for n in self.ledger.nodes):
+            nodes = self.ledger.nodes_of(job)
+            if job.can_start() and any(not self.prep.failed_on(job, n) for n in nodes):
                 return True
         return False
 
@@ -268,7 +301,8 @@ class Engine:
             if job.state not in ("active", "disabled"):
                 continue
             stuck = job.running == 0 and (
-                not job.can_start() or all(self.prep.failed_on(job, n) for n in self.ledger.nodes)
+                not job.can_start()
+                or all(self.prep.failed_on(job, n) for n in self.ledger.nodes_of(job))
             )
             if int(stuck) != job.settled:
                 # Only if no task was added since the engine looked (a service resets the

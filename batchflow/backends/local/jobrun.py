@@ -46,6 +46,7 @@ class JobRun:
         "on_failure",
         "pending",
         "pool_id",
+        "pool_required",
         "prep",
         "priority",
         "ready",
@@ -62,7 +63,7 @@ class JobRun:
     )
 
     def __init__(self, rowid: int, row: tuple[Any, ...]) -> None:
-        job_id, spec_text, state, creation, settled, done, base_dir, env = row
+        job_id, spec_text, state, creation, settled, done, base_dir, env, pool_required = row
         self.done: int = done
         self.base_dir: str | None = base_dir
         self.rowid = rowid
@@ -70,6 +71,8 @@ class JobRun:
         self.state: str = state
         self.settled: int = settled
         self.creation_time: float = creation
+        #: It runs only on a pool of its poolId (created by the emulator), as on Batch.
+        self.pool_required = bool(pool_required)
         #: The base environment of its tasks (taken from whoever created the job).
         self.env: dict[str, str] | None = json.loads(env) if env else None
         self.configure(spec_text)

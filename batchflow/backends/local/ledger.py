@@ -44,9 +44,13 @@ class Ledger:
         #: Slots in use per node, and the nodes a job manager with runExclusive holds.
         self.used: dict[str, int] = {}
         self.exclusive: set[str] = set()
-        #: The pool: its nodes and the slots of each.
+        #: Every node, the task slots of each, the state directory's own nodes (where the
+        #: CLI's jobs run) and the nodes of each pool created through the service (by
+        #: lower-cased pool id).
         self.nodes: list[str] = []
-        self.slots_per_node = 1
+        self.node_slots: dict[str, int] = {}
+        self.default_nodes: list[str] = []
+        self.pool_nodes: dict[str, list[str]] = {}
         #: Task-count changes not yet written, per job rowid: active, running,
         #: succeeded, failed, completions.
         self.deltas: dict[int, list[int]] = {}
@@ -122,8 +126,15 @@ class Ledger:
 
     def free_slots(self) -> int:
         """Slots free on all nodes."""
-        limit = self.slots_per_node
-        return sum(max(0, limit - self.used[n]) for n in self.nodes)
+        return sum(max(0, self.node_slots[n] - self.used[n]) for n in self.nodes)
+
+    def nodes_of(self, job: JobRun) -> list[str]:
+        """The nodes `job` may run on: its pool's, else (unless it needs its pool, as on
+        Batch) the state directory's own."""
+        nodes = self.pool_nodes.get(job.pool_id.lower())
+        if nodes is not None:
+            return nodes
+        return [] if job.pool_required else self.default_nodes
 
     def attempt_of(self, job: JobRun, idx: int) -> tuple[int, Attempt] | None:
         """(pid, attempt) of the running attempt of task `idx` of `job`, if any."""

@@ -78,7 +78,7 @@ class LookAhead:
     def refresh(self) -> None:
         """Refill the window if half of it started: read rows, ask for directories."""
         ledger = self.ledger
-        limit = min(64, max(8, 4 * ledger.slots_per_node * len(ledger.nodes)))
+        limit = min(64, max(8, 4 * sum(ledger.node_slots.values())))
         if not self.stale and len(self.rows) > limit // 2:
             return
         jobs = [
@@ -117,7 +117,8 @@ class LookAhead:
     ) -> None:
         """Read the rows of `indices` of `job` (one query) into `into`."""
         ledger = self.ledger
-        node = ledger.nodes[0] if len(ledger.nodes) == 1 else None
+        nodes = ledger.nodes_of(job)
+        node = nodes[0] if len(nodes) == 1 else None
         root = self.starter.job_root(job, node) if node else None
         sql = _ROWS.format(", ".join("?" * len(indices)))
         for seq, *row in ledger.store.query(sql, (job.rowid, *map(job.seq, indices))):

@@ -87,15 +87,26 @@ class BatchService:
     """
 
     def __init__(
-        self, state_dir: str | os.PathLike[str] | StateDir, *, engine: bool = True
+        self,
+        state_dir: str | os.PathLike[str] | StateDir,
+        *,
+        engine: bool = True,
+        pool_required: bool = False,
     ) -> None:
+        from batchflow.backends.local.pools import Pools
+        from batchflow.backends.local.taskfiles import NodeFiles, TaskFiles
+
         self.state = state_dir if isinstance(state_dir, StateDir) else StateDir(Path(state_dir))
         self.engine = engine
+        #: Jobs created here run only on a pool of their poolId, and wait while there is
+        #: none (Batch's rule; the emulator's). Otherwise on the state directory's nodes.
+        self.pool_required = pool_required
         self._store: Store | None = None
-        from batchflow.backends.local.taskfiles import TaskFiles
-
         #: The task file operations (list, read with a range, properties, delete).
         self.files = TaskFiles(self)
+        #: Pools and their compute nodes, and the nodes' files.
+        self.pools = Pools(self)
+        self.node_files = NodeFiles(self)
 
     @property
     def store(self) -> Store:
@@ -160,7 +171,7 @@ class BatchService:
         env = json.dumps(base_environment(environ), sort_keys=True)
         cur = db.execute(
             "INSERT INTO jobs(id, key, spec, base_dir, env, state, state_time, "
-            "creation_time, modified) VALUES(?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+            "creation_time, modified, pool_required) VALUES(?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
             (
                 job_id,
                 job_id.lower(),
@@ -170,6 +181,7 @@ class BatchService:
                 now,
                 now,
                 now,
+                int(self.pool_required),
             ),
         )
         rowid = int(cur.lastrowid or 0)

@@ -90,8 +90,9 @@ class Starter:
         """A node with `need` free slots (the previous one if it can), or None."""
         ledger = self.ledger
         best, best_free = None, -1
-        limit = ledger.slots_per_node
-        for node in ledger.nodes:
+        slots = ledger.node_slots
+        for node in ledger.nodes_of(job):
+            limit = slots[node]
             if node in ledger.exclusive or self.prep.failed_on(job, node):
                 continue
             used = ledger.used[node]
@@ -113,7 +114,7 @@ class Starter:
         jobs.sort(key=lambda j: (-j.priority, j.creation_time))
         if not ledger.in_tx:
             self.ahead.check()
-        free = sum(max(0, ledger.slots_per_node - ledger.used[n]) for n in ledger.nodes)
+        free = ledger.free_slots()
         for job in jobs:
             ready, status = job.ready, job.status
             while free > 0 and job.can_start():

@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS jobs(
     terminate_reason TEXT,
     nseq INTEGER NOT NULL DEFAULT 0,   -- seq of the next task added
     max_slots INTEGER NOT NULL DEFAULT 1, -- largest requiredSlots of its tasks
+    pool_required INTEGER NOT NULL DEFAULT 0, -- 1: runs only on a pool of its poolId (Batch)
     settled INTEGER NOT NULL DEFAULT 0,-- 1: nothing runs and nothing can start
     ntasks INTEGER NOT NULL DEFAULT 0,
     n_active INTEGER NOT NULL DEFAULT 0,
@@ -137,6 +138,23 @@ CREATE TABLE IF NOT EXISTS requests(
     op TEXT NOT NULL,
     arg TEXT
 );
+-- Pools created through the service (the emulator's): each a set of local nodes,
+-- `target` nodes of `slots` task slots. A job of the CLI whose poolId names no such
+-- pool runs on the state directory's own nodes (the meta settings `slots`, `nodes`).
+CREATE TABLE IF NOT EXISTS pools(
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,               -- active, deleting
+    state_time REAL NOT NULL,
+    creation_time REAL NOT NULL,
+    modified REAL NOT NULL,
+    allocation_state TEXT NOT NULL,    -- steady, resizing
+    allocation_time REAL NOT NULL,
+    target INTEGER NOT NULL,           -- dedicated + low-priority nodes wanted
+    slots INTEGER NOT NULL             -- taskSlotsPerNode
+);
 -- Dependencies on tasks that are not in the job yet: by id, and by id range.
 CREATE TABLE IF NOT EXISTS waits(job INTEGER NOT NULL, key TEXT NOT NULL, child INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS waits_key ON waits(job, key);
@@ -162,6 +180,7 @@ def _migrate_1(conn: sqlite3.Connection, sealer: Sealer) -> None:
             "modified REAL NOT NULL DEFAULT 0",
             "nseq INTEGER NOT NULL DEFAULT 0",
             "max_slots INTEGER NOT NULL DEFAULT 1",
+            "pool_required INTEGER NOT NULL DEFAULT 0",
         ),
         "tasks": (
             "num INTEGER",

@@ -1,9 +1,10 @@
-"""A task's files, as Batch's file API serves them (batch-semantics.md 3.6, 5.5).
+"""Task and node files, as Batch's file API serves them (batch-semantics.md 3.6, 5.5).
 
-Names are relative to the task directory (`stdout.txt`, `stderr.txt`, `wd/out.csv`) and
-use `/`. A task that has not started has no files (`OperationInvalidForCurrentState`);
-one whose directory went with its retentionTime says so (`TaskFilesCleanedup`); a path
-that leaves the task directory, through `..` or a symlink, is refused.
+Names are relative to the task directory (`stdout.txt`, `stderr.txt`, `wd/out.csv`), or
+to the node's root directory (`shared/...`, `workitems/...`), and use `/`. A task that
+has not started has no files (`OperationInvalidForCurrentState`); one whose directory
+went with its retentionTime says so (`TaskFilesCleanedup`); a path that leaves the
+directory, through `..` or a symlink, is refused.
 """
 
 from __future__ import annotations
@@ -19,62 +20,44 @@ from batchflow.exceptions import BackendError
 if TYPE_CHECKING:
     from batchflow.backends.local.service import BatchService
 
-__all__ = ["TaskFiles"]
+__all__ = ["FileTree", "NodeFiles", "TaskFiles"]
 
 
-class TaskFiles:
-    """The file operations of one service."""
+class FileTree:
+    """list / read / properties / delete under a root directory a subclass resolves."""
 
     def __init__(self, service: BatchService) -> None:
         self.service = service
 
-    def root(self, job_id: str, task_id: str) -> Path:
-        """The task directory of a started task."""
-        service = self.service
-        db = service.store.conn
-        job = service._job(db, job_id)
-        state, node, cleaned, name = service._task_row(db, job, task_id, "state, node, cleaned, id")
-        if cleaned:
-            raise BackendError(
-                f"the files of task '{name}' were removed after its retentionTime",
-                code="TaskFilesCleanedup",
-                job_id=job[1],
-                task_id=name,
-            )
-        if state == 0 or node is None:
-            raise BackendError(
-                f"task '{name}' has not started yet, so it has no files",
-                code="OperationInvalidForCurrentState",
-                job_id=job[1],
-                task_id=name,
-            )
-        return service.state.task_dir(node, job[1], name)
+    def root(self, owner: str, item: str) -> Path:
+        """The directory of `item` (a task of job `owner`, a node of pool `owner`)."""
+        raise NotImplementedError
 
-    def path(self, job_id: str, task_id: str, name: str, *, directory: bool = False) -> Path:
-        """The local path of a task file (or directory); `FileNotFound` if there is none."""
-        root = self.root(job_id, task_id).resolve()
+    def path(self, owner: str, item: str, name: str, *, directory: bool = False) -> Path:
+        """The local path of a file (or a directory); `FileNotFound` if there is none."""
+        root = self.root(owner, item).resolve()
         target = (root / name.replace("\\", "/").lstrip("/")).resolve()
         if target != root and root not in target.parents:
             raise BackendError(
-                f"'{name}' is outside the task directory of task '{task_id}'",
+                f"'{name}' is outside the directory of '{item}'",
                 code="InvalidPropertyValue",
-                job_id=job_id,
-                task_id=task_id,
+                job_id=owner,
+                task_id=item,
                 values=(("PropertyName", "filePath"),),
             )
         found = target.is_file() or (directory and target.is_dir())
         if not found:
             raise BackendError(
-                f"task '{task_id}' has no file '{name}'",
+                f"'{item}' has no file '{name}'",
                 code="FileNotFound",
-                job_id=job_id,
-                task_id=task_id,
+                job_id=owner,
+                task_id=item,
             )
         return target
 
-    def list(self, job_id: str, task_id: str, *, recursive: bool = False) -> list[dict[str, Any]]:
+    def list(self, owner: str, item: str, *, recursive: bool = False) -> list[dict[str, Any]]:
         """`GET .../files[?recursive=true]`: entries in the wire shape, sorted by name."""
-        root = self.root(job_id, task_id)
+        root = self.root(owner, item)
         found: list[dict[str, Any]] = []
         if not root.exists():
             return found
@@ -95,42 +78,69 @@ class TaskFiles:
                 break
         return found
 
-    def properties(self, job_id: str, task_id: str, name: str) -> dict[str, Any]:
+    def properties(self, owner: str, item: str, name: str) -> dict[str, Any]:
         """`HEAD .../files/{path}`: the file's wire entry."""
-        target = self.path(job_id, task_id, name)
-        return _entry(name, target.stat())
+        return _entry(name, self.path(owner, item, name).stat())
 
     def read(
-        self,
-        job_id: str,
-        task_id: str,
-        name: str,
-        *,
-        offset: int = 0,
-        length: int | None = None,
+        self, owner: str, item: str, name: str, *, offset: int = 0, length: int | None = None
     ) -> bytes:
         """`GET .../files/{path}` (with `ocp-range`): `length` bytes from `offset`."""
-        target = self.path(job_id, task_id, name)
-        with open(target, "rb") as source:
+        with open(self.path(owner, item, name), "rb") as source:
             source.seek(offset)
             return source.read() if length is None else source.read(length)
 
-    def delete(self, job_id: str, task_id: str, name: str, *, recursive: bool = False) -> None:
+    def delete(self, owner: str, item: str, name: str, *, recursive: bool = False) -> None:
         """`DELETE .../files/{path}`: a file, or a directory (its content with
         `recursive`; a non-empty one without it is refused)."""
-        target = self.path(job_id, task_id, name, directory=True)
+        target = self.path(owner, item, name, directory=True)
         if target.is_dir():
             if any(target.iterdir()) and not recursive:
                 raise BackendError(
-                    f"'{name}' of task '{task_id}' is a directory that is not empty "
+                    f"'{name}' of '{item}' is a directory that is not empty "
                     "(delete it recursively)",
                     code="OperationInvalidForCurrentState",
-                    job_id=job_id,
-                    task_id=task_id,
+                    job_id=owner,
+                    task_id=item,
                 )
             shutil.rmtree(target)
         else:
             target.unlink()
+
+
+class TaskFiles(FileTree):
+    """A task's files: `owner` is the job id, `item` the task id."""
+
+    def root(self, owner: str, item: str) -> Path:
+        """The task directory of a started task."""
+        service = self.service
+        db = service.store.conn
+        job = service._job(db, owner)
+        state, node, cleaned, name = service._task_row(db, job, item, "state, node, cleaned, id")
+        if cleaned:
+            raise BackendError(
+                f"the files of task '{name}' were removed after its retentionTime",
+                code="TaskFilesCleanedup",
+                job_id=job[1],
+                task_id=name,
+            )
+        if state == 0 or node is None:
+            raise BackendError(
+                f"task '{name}' has not started yet, so it has no files",
+                code="OperationInvalidForCurrentState",
+                job_id=job[1],
+                task_id=name,
+            )
+        return service.state.task_dir(node, job[1], name)
+
+
+class NodeFiles(FileTree):
+    """A compute node's files: `owner` is the pool id, `item` the node id."""
+
+    def root(self, owner: str, item: str) -> Path:
+        """The node's root directory (AZ_BATCH_NODE_ROOT_DIR)."""
+        node = self.service.pools.node(owner, item)
+        return self.service.state.node_root(node["id"])
 
 
 def _entry(name: str, stat: os.stat_result) -> dict[str, Any]:
