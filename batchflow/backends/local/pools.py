@@ -26,6 +26,7 @@ from batchflow.backends.local.wire import etag, timestamp
 from batchflow.exceptions import BackendError
 
 if TYPE_CHECKING:
+    from batchflow.backends.local.filters import Filter
     from batchflow.backends.local.service import BatchService, Page
 
 __all__ = ["MAX_NODES", "Pools"]
@@ -173,14 +174,28 @@ class Pools:
         row = self.service.store.one("SELECT 1 FROM pools WHERE key = ?", (pool_id.lower(),))
         return row is not None
 
-    def list_pools(self, *, limit: int = 1000, continuation: str | None = None) -> Page:
-        """Pools in creation order, paged (`GET /pools`)."""
+    def list_pools(
+        self,
+        *,
+        where: Filter | None = None,
+        limit: int = 1000,
+        continuation: str | None = None,
+    ) -> Page:
+        """Pools in creation order, filtered (a `$filter`, filters.py) and paged
+        (`GET /pools`)."""
+        from batchflow.backends.local.filters import pool_filter
         from batchflow.backends.local.service import Page, _token, _untoken
 
+        clauses, params = ["rowid > ?"], [_untoken(continuation)]
+        if where is not None:
+            sql, extra = pool_filter(where)
+            clauses.append(sql)
+            params += extra
         limit = max(1, min(limit, 1000))
         rows = self.service.store.query(
-            f"SELECT {_COLUMNS} FROM pools WHERE rowid > ? ORDER BY rowid LIMIT {limit + 1}",
-            (_untoken(continuation),),
+            f"SELECT {_COLUMNS} FROM pools WHERE {' AND '.join(clauses)} ORDER BY rowid "
+            f"LIMIT {limit + 1}",
+            tuple(params),
         )
         page = Page(self._wire(r) for r in rows[:limit])
         if len(rows) > limit:

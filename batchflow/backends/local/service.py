@@ -42,6 +42,8 @@ from batchflow.exceptions import BackendError
 if TYPE_CHECKING:
     import sqlite3
 
+    from batchflow.backends.local.filters import Filter
+
 __all__ = ["BatchService", "Page"]
 
 #: Fields of a job that `update_job` (PATCH) and `replace_job` (PUT) may change.
@@ -220,21 +222,29 @@ class BatchService:
         *,
         state: str | None = None,
         id_prefix: str | None = None,
+        where: Filter | None = None,
         limit: int = _MAX_PAGE,
         continuation: str | None = None,
     ) -> Page:
-        """Jobs in creation order, filtered and paged in SQL (`GET /jobs`)."""
-        where: list[str] = ["rowid > ?"]
+        """Jobs in creation order, filtered and paged in SQL (`GET /jobs`); `where` is a
+        `$filter` (filters.py)."""
+        where_sql: list[str] = ["rowid > ?"]
         params: list[Any] = [_untoken(continuation)]
+        if where is not None:
+            from batchflow.backends.local.filters import job_filter
+
+            sql, extra = job_filter(where)
+            where_sql.append(sql)
+            params += extra
         if state is not None:
-            where.append("state = ?")
+            where_sql.append("state = ?")
             params.append(state.lower())
         if id_prefix:
-            where.append("key >= ? AND key < ?")
+            where_sql.append("key >= ? AND key < ?")
             params += [id_prefix.lower(), id_prefix.lower() + "\uffff"]
         limit = max(1, min(limit, _MAX_PAGE))
         rows = self.store.query(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY rowid "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where_sql)} ORDER BY rowid "
             f"LIMIT {limit + 1}",
             tuple(params),
         )
@@ -515,24 +525,26 @@ class BatchService:
         state: str | None = None,
         result: str | None = None,
         id_prefix: str | None = None,
+        where: Filter | None = None,
         limit: int = _MAX_PAGE,
         continuation: str | None = None,
     ) -> Page:
         """A job's tasks in the order they were added (the job manager first), filtered
         and paged in SQL (`GET /jobs/{id}/tasks`): `state` is a task state, `result`
-        `success` or `failure`, `id_prefix` case-insensitive."""
+        `success` or `failure`, `id_prefix` case-insensitive, `where` a `$filter`
+        (filters.py)."""
         from batchflow.backends.local.store import STATE_NAMES, SUCCESS
 
         db = self.store.conn
         job = self._job(db, job_id)
-        where, params = ["job = ?", "seq > ?"], [job[0], _untoken(continuation)]
+        clauses, params = ["job = ?", "seq > ?"], [job[0], _untoken(continuation)]
         if state is not None:
             if state.lower() not in STATE_NAMES:
                 raise BackendError(
                     f"'{state}' is not a task state ({', '.join(STATE_NAMES)})",
                     code="InvalidQueryParameterValue",
                 )
-            where.append("state = ?")
+            clauses.append("state = ?")
             params.append(STATE_NAMES.index(state.lower()))
         if result is not None:
             if result.lower() not in ("success", "failure"):
@@ -540,14 +552,20 @@ class BatchService:
                     f"'{result}' is not a task result (success, failure)",
                     code="InvalidQueryParameterValue",
                 )
-            where.append("result = ?")
+            clauses.append("result = ?")
             params.append(SUCCESS if result.lower() == "success" else FAILURE)
         if id_prefix:
-            where.append("id >= ? AND id < ?")
+            clauses.append("id >= ? AND id < ?")
             params += [id_prefix, id_prefix + "\uffff"]
+        if where is not None:
+            from batchflow.backends.local.filters import task_filter
+
+            sql, extra = task_filter(where)
+            clauses.append(sql)
+            params += extra
         limit = max(1, min(limit, _MAX_PAGE))
         rows = db.execute(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} ORDER BY seq "
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(clauses)} ORDER BY seq "
             f"LIMIT {limit + 1}",
             tuple(params),
         ).fetchall()
@@ -561,7 +579,7 @@ class BatchService:
         uses them."""
         from batchflow.backends.local.taskspec import check_constraints
 
-        check_constraints(constraints, job_id=job_id, task_id=task_id)
+        constraints = check_constraints(constraints, job_id=job_id, task_id=task_id)
         with self.store.write() as db:
             job = self._job(db, job_id)
             self._refuse_ended(job, "its tasks cannot be updated")

@@ -55,8 +55,11 @@ class FileTree:
             )
         return target
 
-    def list(self, owner: str, item: str, *, recursive: bool = False) -> list[dict[str, Any]]:
-        """`GET .../files[?recursive=true]`: entries in the wire shape, sorted by name."""
+    def list(
+        self, owner: str, item: str, *, recursive: bool = False, prefix: str = ""
+    ) -> list[dict[str, Any]]:
+        """`GET .../files[?recursive=true]`: entries in the wire shape, sorted by name;
+        only the names that start with `prefix` (`$filter=startswith(name,'wd/')`)."""
         root = self.root(owner, item)
         found: list[dict[str, Any]] = []
         if not root.exists():
@@ -67,6 +70,8 @@ class FileTree:
             for name in [*dirs, *sorted(names)]:
                 path = base / name
                 relative = path.relative_to(root).as_posix()
+                if not relative.startswith(prefix):
+                    continue
                 if name in dirs:
                     found.append({"name": relative, "isDirectory": True})
                     continue

@@ -1,5 +1,9 @@
-"""Checking a task that arrives in the wire shape (the emulator's Add Task, users' code)
-against the model's rules and its job's, with Batch's error codes."""
+"""Checking a task or a job that arrives in the wire shape (the emulator's Add Task and
+Add Job, users' code) against the model's rules and its job's, with Batch's error codes.
+
+What clients really send is accepted and answered in the model's own form: integers as
+strings (`az` sends `"priority": "100"`), durations as `PT01H30M00S`, enums in any case.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,22 @@ from typing import Any
 from batchflow.backends.local.catalog import NewTask, canonical
 from batchflow.exceptions import BackendError
 
-__all__ = ["check_constraints", "check_task"]
+__all__ = ["check_constraints", "check_job", "check_job_changes", "check_task"]
+
+
+_SPECIAL_TASKS = ("jobManagerTask", "jobPreparationTask", "jobReleaseTask")
+
+
+def _normal_durations(constraints: dict[str, Any] | None) -> None:
+    """Durations as Batch answers them (`PT24H` -> `P1D`, `PT01H30M00S` -> `PT1H30M`)."""
+    if not constraints:
+        return
+    from batchflow.durations import format_duration, parse_duration
+
+    for key in ("maxWallClockTime", "retentionTime"):
+        value = constraints.get(key)
+        if isinstance(value, str) and not value.startswith("P10675199D"):
+            constraints[key] = format_duration(parse_duration(value))
 
 
 def _invalid(message: str, code: str, task_id: Any, field: str | None = None) -> BackendError:
@@ -44,8 +63,9 @@ def check_task(task: Any, job: dict[str, Any]) -> NewTask:
     except ValidationError as exc:
         raise _model_error(exc, task_id) from None
     wire = spec.to_wire()
+    _normal_durations(wire.get("constraints"))
     task_id = wire.pop("id")
-    for special in ("jobPreparationTask", "jobReleaseTask", "jobManagerTask"):
+    for special in _SPECIAL_TASKS:
         other = job.get(special) or {}
         default = {"jobPreparationTask": "jobpreparation", "jobReleaseTask": "jobrelease"}
         other_id = other.get("id") or (default.get(special) if other else None)
@@ -106,8 +126,40 @@ def _check_exit_options(conditions: dict[str, Any], job: dict[str, Any], task_id
             )
 
 
-def check_constraints(constraints: Any, *, job_id: str, task_id: str) -> None:
-    """A task's new constraints, checked by the model's rules."""
+def check_job(spec: Any) -> dict[str, Any]:
+    """A new job (`POST /jobs`) in the model's wire form, or Batch's error."""
+    from pydantic import ValidationError
+
+    from batchflow.model import JobSpec
+
+    if not isinstance(spec, dict):
+        raise _invalid("a job must be a JSON object", "InvalidRequestBody", None)
+    job_id = spec.get("id")
+    try:
+        wire = JobSpec.model_validate(spec).to_wire()
+    except ValidationError as exc:
+        error = _model_error(exc, None)
+        error.job_id = job_id if isinstance(job_id, str) else None
+        error.task_id = None
+        raise error from None
+    _normal_durations(wire.get("constraints"))
+    for special in _SPECIAL_TASKS:
+        _normal_durations((wire.get(special) or {}).get("constraints"))
+    return wire
+
+
+def check_job_changes(job_id: str, changes: Any) -> dict[str, Any]:
+    """A job update's properties (`PATCH` / `PUT /jobs/{id}`) in the model's wire form;
+    which of them may change at all is the service's rule (`update_job`)."""
+    if not isinstance(changes, dict):
+        raise _invalid("a job update must be a JSON object", "InvalidRequestBody", None)
+    present = {k: v for k, v in changes.items() if k != "id"}
+    wire = check_job({**present, "id": job_id})
+    return {k: wire[k] for k in present if k in wire}
+
+
+def check_constraints(constraints: Any, *, job_id: str, task_id: str) -> dict[str, Any]:
+    """A task's new constraints, checked by the model's rules, in its wire form."""
     from pydantic import ValidationError
 
     from batchflow.model import TaskConstraints
@@ -117,8 +169,10 @@ def check_constraints(constraints: Any, *, job_id: str, task_id: str) -> None:
             "constraints must be a JSON object", code="InvalidRequestBody", job_id=job_id
         )
     try:
-        TaskConstraints.model_validate(constraints)
+        wire = TaskConstraints.model_validate(constraints).to_wire()
     except ValidationError as exc:
         error = _model_error(exc, task_id)
         error.job_id = job_id
         raise error from None
+    _normal_durations(wire)
+    return wire
