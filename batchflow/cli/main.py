@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from batchflow._version import __version__
+from batchflow.cli import emulator as emulator_commands
 from batchflow.cli import flow as flow_commands
 from batchflow.cli import infra as infra_commands
 from batchflow.cli import jobs as job_commands
@@ -106,6 +107,7 @@ def main(
 flow_commands.register(app)
 run_commands.register(app)
 job_commands.register(app)
+emulator_commands.register(app)
 app.add_typer(infra_commands.app, name="infra")
 
 
