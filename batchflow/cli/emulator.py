@@ -132,15 +132,15 @@ def emulator(
             storage_connection_string=storage_connection_string,
             slots=slots,
         )
+        # A signal stops the server, before it runs too; uvicorn re-raises the one that
+        # stopped it once it is done, which lands here again, harmlessly (exit 0).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: server.stop())
         extra = f", certificate {server.ca_file}" if server.ca_file else ""
         typer.echo(
             f"batchflow emulator: {server.endpoint} account {name}, key: {source}{extra} "
             f"(state {server.state.root}; Ctrl-C stops)"
         )
-        # uvicorn re-raises the signal that stopped it once it is done: make that a no-op
-        # so SIGINT / SIGTERM end the command cleanly (exit 0).
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: None)
         server.run()
 
 

@@ -129,28 +129,41 @@ def entity_headers(entity: dict[str, Any]) -> dict[str, str]:
     }
 
 
+_DROP = "batchflow.drop"
+
+
 class _Dropped(Response):
-    """A fault: the connection closes in the middle of the answer (headers sent, the
-    body cut short), as a client sees a dropped connection."""
+    """A fault: no answer at all; `Dropping` closes the connection (a client sees the
+    server disconnect without a response)."""
 
     def __init__(self) -> None:
         super().__init__(status_code=200)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", b"4096"), (b"content-type", _JSON.encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": b'{"value":[', "more_body": True})
-        # Returning here, with more body promised, makes the server close the connection.
+        scope[_DROP].append(True)
 
 
-class _QuietDrops(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "without completing response" not in record.getMessage()
+class Dropping:
+    """ASGI middleware around the application that aborts the connection of a request
+    answered with `_Dropped`. It reaches the socket through uvicorn's `send` (a method
+    of its request cycle, which holds the transport); elsewhere it answers 500."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        box: list[bool] = []
+        scope[_DROP] = box
+        await self.app(scope, receive, send)
+        if box:
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if transport is not None:
+                transport.abort()
+            else:
+                await Response(b"", 500)(scope, receive, send)
 
 
 Operation = Callable[[Call], Reply]
@@ -171,7 +184,6 @@ class Emulator:
         self.account = account
         self.tls = tls
         self.faults = faults
-        logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 
     def route(
         self, path: str, methods: list[str], operation: Operation, *, collection: bool = False
@@ -298,9 +310,10 @@ def build_app(
     *,
     tls: bool = False,
     faults: FaultPlan | None = None,
-) -> Starlette:
+) -> Any:
     """The ASGI application of one emulated account over `service`."""
     from batchflow.emulator.routes import routes
 
     emulator = Emulator(service, account, tls=tls, faults=faults)
-    return Starlette(routes=routes(emulator))
+    app = Starlette(routes=routes(emulator))
+    return Dropping(app) if faults is not None else app

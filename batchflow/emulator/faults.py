@@ -2,7 +2,7 @@
 
 `--faults 'rate=0.1,codes=429:503,reset=0.02,seed=7'` makes about 10 % of requests
 answer with one of the status codes (with `Retry-After`, as Batch throttles) and 2 %
-lose their connection in the middle of the answer. The draws come from one generator
+lose their connection without an answer. The draws come from one generator
 seeded with `seed`, so a client that sends the same requests in the same order meets the
 same faults.
 
@@ -12,7 +12,7 @@ added (as on Batch, where the client cannot tell): `partial` says how many of th
 
     >>> plan = FaultPlan.parse("rate=0.5,codes=503,seed=1")
     >>> [f.status if f else None for f in (plan.draw(False) for _ in range(4))]
-    [None, 503, None, None]
+    [503, 503, None, 503]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Fault:
 
     @property
     def dropped(self) -> bool:
-        """The connection is closed in the middle of the answer."""
+        """The connection is closed without an answer."""
         return self.status == 0
 
 

@@ -75,7 +75,9 @@ def _tokens(text: str) -> list[_Token]:
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
             start = len(text) - len(text[pos:].lstrip())
-            raise _refuse("$filter", text, f"unexpected '{text[start : start + 10]}' at {start}")
+            bad = re.match(r"\w+|\S", text[start:])
+            shown = bad.group(0) if bad else text[start:]
+            raise _refuse("$filter", text, f"unexpected '{shown}' at {start}")
         kind = match.lastgroup or "punct"
         found.append(_Token(kind, match.group(kind), match.start(kind)))
         pos = match.end()

@@ -72,6 +72,7 @@ def test_create_job_add_tasks_and_read_them_back(client: Any) -> None:
         client.download_task_file("data-processing-job", "task-001", "wd/none.txt")
     # (SDK 15 streams downloads and does not read an error's body: the status tells)
     assert missing.value.status_code == 404
+    missing.value.response.close()  # the unread stream holds its connection
 
 
 def test_filters_select_and_paging(client: Any) -> None:
