@@ -140,3 +140,24 @@ def test_what_clients_send_is_stored_in_the_models_form(service: BatchService) -
     constraints = service.get_task("j", "t1")["constraints"]
     assert constraints["maxTaskRetryCount"] == 2
     assert constraints["maxWallClockTime"] == "PT1H"
+
+
+def test_an_idle_engine_poked_again_and_again_stays(tmp_path: Path) -> None:
+    """Adds to a job whose pool does not exist leave the engine nothing to run; each one
+    pokes it and it lingers afresh, instead of exiting and being started by the next add
+    (a Python start per add: what made the emulator's adds slow)."""
+    from batchflow.backends.local.control import engine_pid
+    from tests.local.conftest import stop_engine
+
+    state = StateDir(tmp_path / "state")
+    svc = BatchService(state, pool_required=True)
+    try:
+        svc.create_job({"id": "waits", "poolInfo": {"poolId": "none"}})
+        pids = set()
+        for n in range(30):
+            svc.add_tasks("waits", [{"id": f"t{n}", "commandLine": "/bin/true"}])
+            pids.add(engine_pid(state))
+        assert len(pids - {None}) <= 2
+    finally:
+        svc.close()
+        stop_engine(state.root)

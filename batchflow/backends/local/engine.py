@@ -385,6 +385,9 @@ class Engine:
                 if not lingered:
                     lingered = True
                     if self.wait(selector, wake, LINGER):
+                        # Work came (or a poke that left nothing to run, e.g. tasks of a
+                        # job whose pool does not exist yet): linger afresh after it.
+                        lingered = False
                         continue
                 if self.leave():
                     return
