@@ -184,8 +184,16 @@ class Preparations:
 
                 kill_group(pid)
         if release and job.prep is not None and job.release is not None:
+            released = {
+                node
+                for (node,) in self.ledger.store.query(
+                    "SELECT node FROM prep WHERE job = ? AND kind = 'release' "
+                    "AND state = 'completed'",
+                    (job.rowid,),
+                )
+            }
             for (rowid, node), _ in list(self.status.items()):
-                if rowid == job.rowid:
+                if rowid == job.rowid and node not in released:
                     self._queue(job, node, "release", 0)
         for (rowid, node), waiters in list(self.waiters.items()):
             if rowid != job.rowid:
