@@ -193,6 +193,11 @@ def add_tasks(
         "max_slots = max(max_slots, ?), settled = 0 WHERE rowid = ?",
         (len(tasks), len(tasks), len(tasks), most, rowid),
     )
+    # A request row, not only `settled = 0`: an engine that read the job before this
+    # commit may write its stale `settled = 1` over ours and then, finding nothing
+    # pending, exit with the new tasks never run. A queued request is never overwritten,
+    # so its `leave` sees it and takes the lock back (the op itself needs no action).
+    db.execute("INSERT INTO requests(job, seq, op) VALUES(?, NULL, 'tasks-added')", (rowid,))
     return unresolved
 
 
