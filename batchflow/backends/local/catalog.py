@@ -251,7 +251,9 @@ def _claim_waits(
                     )
     for child, parents in gained.items():
         db.execute(
-            "UPDATE tasks SET deps = coalesce(deps, x'') || ?, unresolved = unresolved - ? "
+            # `||` makes TEXT even of two blobs: cast back, the engine reads bytes.
+            "UPDATE tasks SET deps = CAST(coalesce(deps, x'') || ? AS BLOB), "
+            "unresolved = unresolved - ? "
             "WHERE job = ? AND seq = ?",
             (array("i", parents).tobytes(), len(parents), rowid, child),
         )
