@@ -111,6 +111,10 @@ class BatchClient(Protocol):
 class Gate(Protocol):
     """Something a task can wait for and a test can open."""
 
+    def test(self) -> str:
+        """A shell snippet that succeeds if the gate is open (and fails if not)."""
+        ...
+
     def command(self, then: str = "") -> str:
         """A task command line that waits until the gate is open, then runs `then`
         (a shell snippet)."""
@@ -161,8 +165,11 @@ class FileGate:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def test(self) -> str:
+        return f"test -e {shlex.quote(str(self.path))}"
+
     def command(self, then: str = "") -> str:
-        wait = f"while [ ! -e {shlex.quote(str(self.path))} ]; do sleep 0.01; done"
+        wait = f"until {self.test()}; do sleep 0.01; done"
         return sh(f"{wait}; {then}" if then else wait)
 
     def open(self) -> None:
