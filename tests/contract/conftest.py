@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import shlex
 import time
 import uuid
@@ -44,8 +45,9 @@ from batchflow.backends.local.service import BatchService, Page
 from batchflow.exceptions import BackendError
 from tests.local.conftest import stop_engine
 
-#: How long any wait for a state may take before the test fails (never a measure).
-WAIT = float(__import__("os").environ.get("CONTRACT_WAIT", "60"))
+#: How long any wait for a state may take before the test fails (never a measure);
+#: `CONTRACT_WAIT` shortens it while debugging.
+WAIT = float(os.environ.get("CONTRACT_WAIT", "60"))
 #: Task slots per node of every target's pool.
 SLOTS = 4
 #: What Batch returns for an unlimited duration.

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.conftest import refused, sh, task_in
+from tests.contract.conftest import refused, sh, task_in, wait_for
 
 #: What the task writes: stdout, and files under its working directory.
 SCRIPT = "echo hello; mkdir -p sub; printf 0123456789 > out.txt; printf deep > sub/deep.txt"
@@ -105,8 +105,13 @@ def test_files_of_a_running_task_can_be_read(client: Any, new_job: Any, gate: An
     job_id = new_job()
     client.add_task(job_id, {"id": "t", "commandLine": gate("g").command()})
     task_in(client, job_id, "t", "running")
-    names = [e["name"] for e in client.list_files(job_id, "t")]
-    assert "stdout.txt" in names
+    names = wait_for(
+        lambda: [e["name"] for e in client.list_files(job_id, "t")],
+        lambda found: "stdout.txt" in found,  # the task's directory is made as it starts
+        "stdout.txt listed",
+    )
+    assert "wd" in names
+    assert client.read_file(job_id, "t", "stdout.txt") == b""
 
 
 def test_files_of_an_unknown_task_is_task_not_found(client: Any, new_job: Any) -> None:

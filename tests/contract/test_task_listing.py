@@ -75,14 +75,6 @@ def test_task_slot_counts_weigh_tasks_by_required_slots(
     }
 
 
-def test_task_counts_of_a_new_task_are_exact_at_once(client: Any, new_job: Any) -> None:
-    job_id = new_job(usesTaskDependencies=True)
-    client.add_tasks(
-        job_id, [{"id": f"t{n}", "commandLine": sh("exit 0"), **NEVER} for n in range(3)]
-    )
-    assert client.task_counts(job_id)["taskCounts"]["active"] == 3
-
-
 def test_task_counts_of_an_unknown_job_is_job_not_found(client: Any, job_ids: Any) -> None:
     job_id = next(job_ids)
     with refused("JobNotFound", job_id=job_id):

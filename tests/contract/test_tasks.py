@@ -240,9 +240,9 @@ def test_failing_task_is_retried_max_task_retry_count_times(client: Any, new_job
     assert "lastRetryTime" in info
 
 
-def test_task_change_its_etag_when_it_runs(client: Any, new_job: Any) -> None:
+def test_task_changes_its_etag_when_it_runs(client: Any, new_job: Any) -> None:
     job_id = new_job()
-    added = client.add_task(job_id, {"id": "t1", "commandLine": sh("exit 0")})
+    (added,) = client.add_tasks(job_id, [{"id": "t1", "commandLine": sh("exit 0")}])
     done = task_in(client, job_id, "t1", "completed")
     assert done["eTag"] != added["eTag"]
     assert done["lastModified"] > added["lastModified"]
