@@ -430,16 +430,11 @@ def reactivate(
                 "name the tasks to reactivate, or pass --failed for every failed task"
             )
         backend = local_backend(state_dir)
+        from batchflow.backends.base import each_task
+
         names = list(task_ids or [])
         if failed:
-            continuation: str | None = None
-            while True:
-                page, continuation = backend.list_tasks(
-                    job, state="completed", result="failure", continuation=continuation
-                )
-                names += [t.id for t in page]
-                if continuation is None:
-                    break
+            names += [t.id for t in each_task(backend, job, state="completed", result="failure")]
         for name in names:
             backend.reactivate_task(job, name)
         if output is OutputFormat.json:
