@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -398,6 +399,14 @@ class Job:
         self.line = line
         #: The file the job was defined in, set by the loader.
         self.source: str | None = None
+        #: Set by the loader for JSON (Batch's wire format): advice names JSON fields.
+        self.from_json = False
+        #: Set by the loader for a job document without `tasks` (a Job-Add body, as
+        #: `az batch job create` takes): its tasks are added later, so none is no error.
+        self.tasks_follow = False
+        #: Set by the loader for a task-only file (`az batch task create --json-file`):
+        #: submitted to an existing job, it only adds tasks (Batch's Add Task Collection).
+        self.tasks_only = False
         # The task table: one list per field, a row per task (see Task).
         self._columns: list[list[Any]] = [[] for _ in _FIELDS]
         (
@@ -442,6 +451,12 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job({self.id!r}, {len(self._ids)} tasks)"
+
+    def inputs_dir(self) -> str:
+        """The folder `inputs=` are relative to: the flow file's, else the current one."""
+        if self.source:
+            return os.path.dirname(os.path.abspath(self.source))
+        return os.getcwd()
 
     def get(self, task_id: str) -> Task | None:
         """The task with this id (compared case-insensitively, as Batch does), or None."""

@@ -20,7 +20,15 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from batchflow.durations import parse_duration, to_wire_duration
@@ -105,7 +113,21 @@ def _enum(*allowed: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _duration(value: Any) -> Any:
+#: Validation context of JSON files (Batch's wire format): durations must be ISO 8601.
+WIRE = {"wire": True}
+
+
+def _duration(value: Any, info: ValidationInfo) -> Any:
+    if info.context and info.context.get("wire"):
+        # In a JSON file, as on Batch's REST API, only ISO 8601; `1h` is the DSL's convenience.
+        wire = to_wire_duration(value) if isinstance(value, str) else None
+        if wire is not None and wire != value:
+            raise ValueError(
+                f"'{value}' is not an ISO 8601 duration, which Batch requires in JSON "
+                f"(did you mean '{wire}'?)"
+            )
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not an ISO 8601 duration string, e.g. 'PT1H'")
     if isinstance(value, str | timedelta | int | float) and not isinstance(value, bool):
         return to_wire_duration(value)
     return value

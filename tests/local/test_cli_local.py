@@ -14,9 +14,11 @@ runner = CliRunner()
 
 FLOW = """\
 from batchflow import Job
-job = Job("cli-job", on_all_tasks_complete="terminatejob", max_task_retry_count=1)
+job = Job(
+    "cli-job", pool="p", on_all_tasks_complete="terminatejob", max_task_retry_count=1
+)
 a = job.task("a", "/bin/sh -c 'echo hello from a; echo oops >&2'", wall_clock="1m")
-job.task("b", "/bin/sh -c 'echo result > out.txt'", after=a, outputs=["out.txt"])
+job.task("b", "/bin/sh -c 'echo result > out.txt'", after=a, outputs=["out.txt"], wall_clock="1m")
 """
 
 FAILING = """\
