@@ -20,10 +20,12 @@ its other wire fields), so a job of a million tasks fits in a few hundred megaby
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import itertools
 import os
 import re
+import string
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -283,6 +285,24 @@ _TASK_OPTIONS = frozenset(
 
 
 _ID_MATCH = re.compile(r"[A-Za-z0-9_-]{1,64}").fullmatch
+
+
+def _valid_id(task_id: str) -> bool:
+    """Batch's id rule (the fast path of `model.check_id`)."""
+    return (
+        0 < len(task_id) <= 64
+        and task_id.isascii()
+        and task_id.replace("-", "a").replace("_", "a").isalnum()
+    )
+
+
+def _template_fields(template: str) -> set[str]:
+    """The parameter names a format template uses (`{i:03d}` -> `i`)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return set()
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in parsed if name}
 
 
 def _caller_line(depth: int = 2) -> int:
@@ -741,12 +761,15 @@ class Job:
         inputs: Iterable[str] = (),
         outputs: Iterable[str] = (),
         env: Mapping[str, Any] | None = None,
+        zip: bool = False,
         **params: Any,
     ) -> TaskGroup:
         """One task per combination of `params`, ids and commands from format templates.
 
         `job.map("frame-{i:03d}", "render --frame {i}", i=range(1, 101))` makes
-        frame-001..frame-100. Several parameters make their cartesian product (a sweep).
+        frame-001..frame-100. Several parameters make their cartesian product (a sweep);
+        with `zip=True` they are paired instead, the n-th value of each for the n-th task
+        (`zip=True, scene=["a", "b"], seed=[1, 2]` makes 2 tasks, not 4).
         `inputs`, `outputs` and `env` values are templates too. Other keyword arguments
         of `task` (wall_clock, retries, ...) apply to every task.
         """
@@ -760,6 +783,30 @@ class Job:
                 line=line,
             )
         names = list(params)
+        placeholders = _template_fields(id_template)
+        if not placeholders:
+            raise InvalidFieldError(
+                f"the id template '{id_template}' uses none of the parameters "
+                f"({', '.join(names)}), so every task would get the same id; "
+                f"write e.g. '{id_template}-{{{names[0]}}}'",
+                job_id=self.id,
+                field="id_template",
+                line=line,
+            )
+        columns = [list(params[n]) for n in names]
+        if zip:
+            sizes = {n: len(c) for n, c in builtins.zip(names, columns, strict=True)}
+            if len(set(sizes.values())) > 1:
+                listed = ", ".join(f"{n} has {k:,}" for n, k in sizes.items())
+                raise InvalidFieldError(
+                    f"zip=True pairs the parameters, so they need one length: {listed}",
+                    job_id=self.id,
+                    field="zip",
+                    line=line,
+                )
+            combinations: Iterable[tuple[Any, ...]] = builtins.zip(*columns, strict=True)
+        else:
+            combinations = itertools.product(*columns)
         shared = self._task_spec(
             id_template,
             line,
@@ -767,9 +814,10 @@ class Job:
             env=None,
         )
         inputs, outputs = tuple(inputs), tuple(outputs)
-        made: list[Task] = []
-        for values in itertools.product(*(params[n] for n in names)):
-            bound = dict(zip(names, values, strict=True))
+        rows: list[tuple[str, str, dict[str, Any] | None, tuple[str, ...], tuple[str, ...]]] = []
+        bad_ids: list[str] = []
+        for values in combinations:
+            bound = dict(builtins.zip(names, values, strict=True))
             try:
                 task_id = id_template.format(**bound)
                 command = command_template.format(**bound)
@@ -790,17 +838,33 @@ class Job:
                     field=id_template,
                     line=line,
                 ) from None
-            made.append(
-                self.task(
-                    task_id,
-                    command,
-                    after=after,
-                    inputs=task_inputs,
-                    outputs=task_outputs,
-                    _line=line,
-                    _spec=spec,
-                )
+            if not _valid_id(task_id):
+                bad_ids.append(task_id)
+            rows.append((task_id, command, spec, task_inputs, task_outputs))
+        if bad_ids:
+            # Every bad id at once (floats make one per value), not the first alone.
+            shown = ", ".join(f"'{i}'" for i in bad_ids[:5])
+            more = f" and {len(bad_ids) - 5:,} more" if len(bad_ids) > 5 else ""
+            raise InvalidFieldError(
+                f"{len(bad_ids):,} of {len(rows):,} ids made from '{id_template}' are not "
+                f"valid task ids ({shown}{more}): an id holds at most 64 letters, digits, "
+                "'-' and '_' (format the values, e.g. '{x:.0f}' or str(x).replace('.', '_'))",
+                job_id=self.id,
+                field="id_template",
+                line=line,
             )
+        made = [
+            self.task(
+                task_id,
+                command,
+                after=after,
+                inputs=task_inputs,
+                outputs=task_outputs,
+                _line=line,
+                _spec=spec,
+            )
+            for task_id, command, spec, task_inputs, task_outputs in rows
+        ]
         group = TaskGroup(made, id_template)
         self._groups.append(group)
         return group
