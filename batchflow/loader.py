@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import re
 import sys
 import traceback
@@ -167,14 +168,22 @@ def _load_python(path: Path, text: str, shown: str) -> Flow:
 
 
 def _user_error(exc: BaseException, filename: str, shown: str) -> FlowLoadError:
-    """The error in the flow's own words, at the flow's own line (none of our frames)."""
+    """The error in the flow's own words, at the flow's own line (none of our frames), and
+    where it was raised when that is in another module of the user's (`helpers.py:7`)."""
     line = None
+    innermost = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        if frame.f_code.co_filename == filename:
+        code_file = frame.f_code.co_filename
+        if code_file == filename:
             line = lineno
+        if _is_users(code_file):
+            innermost = (code_file, lineno)
+    raised_at = ""
+    if innermost is not None and innermost[0] != filename:
+        raised_at = f" (raised at {_shown_path(innermost[0])}:{innermost[1]})"
     if isinstance(exc, FlowError):
         return FlowLoadError(
-            exc.message,
+            exc.message + raised_at,
             job_id=exc.job_id,
             task_id=exc.task_id,
             field=exc.field,
@@ -182,9 +191,35 @@ def _user_error(exc: BaseException, filename: str, shown: str) -> FlowLoadError:
             line=line or exc.line,
         )
     if isinstance(exc, SystemExit):
-        return FlowLoadError(f"the flow called exit({exc.code!r})", file=shown, line=line)
+        return FlowLoadError(
+            f"the flow called exit({exc.code!r}){raised_at}", file=shown, line=line
+        )
     detail = str(exc) if isinstance(exc, BatchflowError) else f"{type(exc).__name__}: {exc}"
-    return FlowLoadError(f"error in the flow: {detail}", file=shown, line=line)
+    return FlowLoadError(f"error in the flow: {detail}{raised_at}", file=shown, line=line)
+
+
+_OURS = os.path.dirname(os.path.abspath(__file__))
+_NOT_USERS = tuple(
+    {os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+)
+
+
+def _is_users(code_file: str) -> bool:
+    """Whether a frame's file is the user's code: not batchflow, the stdlib or a package."""
+    if code_file.startswith("<"):
+        return False
+    path = os.path.abspath(code_file)
+    return not (
+        path.startswith(_OURS + os.sep) or path.startswith(_NOT_USERS) or "site-packages" in path
+    )
+
+
+def _shown_path(path: str) -> str:
+    """`path` relative to the current directory when it is below it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
 
 
 # -- JSON ----------------------------------------------------------------------------

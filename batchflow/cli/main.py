@@ -37,13 +37,16 @@ class _Group(TyperGroup):
     ) -> Any:
         # click's UsageError, which typer vendors without exporting it.
         usage_error: type[Exception] = typer.BadParameter.__mro__[1]
+        args = _take_debug(list(sys.argv[1:] if args is None else args))
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except usage_error as exc:
             ctx = getattr(exc, "ctx", None)
             command = ctx.command_path if ctx else "batchflow"
-            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help
-                message = exc.format_message()  # type: ignore[attr-defined]  # noqa: RUF100
+            message = exc.format_message()  # type: ignore[attr-defined]  # noqa: RUF100
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `batchflow`, `batchflow infra`
+                typer.echo(message, err=True)  # the message is the usage and the commands
+            else:
                 typer.echo(f"{command}: error: {message} (see '{command} --help')", err=True)
             code = 2
         except typer.TyperException as exc:  # click's other errors (file errors, ...)
@@ -51,7 +54,7 @@ class _Group(TyperGroup):
             code = int(getattr(exc, "exit_code", 1))
         except typer.Exit as exc:
             code = exc.exit_code
-        except typer.Abort:
+        except (typer.Abort, KeyboardInterrupt):
             typer.echo("batchflow: interrupted", err=True)
             code = 130
         else:
@@ -59,6 +62,16 @@ class _Group(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _take_debug(args: list[str]) -> list[str]:
+    """`args` without `--debug`, which then sets BATCHFLOW_DEBUG: the option works after
+    the subcommand too (`batchflow submit FLOW --debug`), not only before it."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    os.environ["BATCHFLOW_DEBUG"] = "1"
+    return [a for a in args[:end] if a != "--debug"] + args[end:]
 
 
 app = typer.Typer(
@@ -120,6 +133,9 @@ def run() -> None:
     code: int = 0
     try:
         app()
+    except KeyboardInterrupt:  # between typer's handling and ours
+        print("batchflow: interrupted", file=sys.stderr)
+        code = 130
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or 0

@@ -72,7 +72,14 @@ def _bar(status: JobStatus, started: float) -> Any:
     total = counts.total or 1
     grid = Table.grid(padding=(0, 2))
     grid.add_row(
-        ProgressBar(total=total, completed=counts.completed, width=40),
+        # Red only when a task failed; rich's default colour for progress is red-ish.
+        ProgressBar(
+            total=total,
+            completed=counts.completed,
+            width=40,
+            complete_style="red" if counts.failed else "cyan",
+            finished_style="red" if counts.failed else "green",
+        ),
         f"{counts.completed:,}/{counts.total:,}",
         f"running {counts.running:,}",
         f"failed {counts.failed:,}" if counts.failed else "",

@@ -177,7 +177,10 @@ def submit(
                 if as_json:
                     print_json({"jobs": [{"id": s.job_id, "added": s.added} for s in submitted]})
                 else:
-                    out.print(f"running in the background; follow with `batchflow status {ids[0]}`")
+                    out.print(
+                        f"running in the background; follow with `batchflow status {ids[0]} "
+                        "--watch`"
+                    )
                 raise typer.Exit(EXIT_OK)
             live = not as_json and out.is_terminal
             try:
