@@ -21,10 +21,8 @@ its other wire fields), so a job of a million tasks fits in a few hundred megaby
 from __future__ import annotations
 
 import builtins
-import difflib
 import itertools
 import os
-import re
 import string
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -36,6 +34,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from batchflow import model
 from batchflow.durations import to_wire_duration
 from batchflow.exceptions import DuplicateTaskError, InvalidFieldError, UnknownTaskError
+from batchflow.names import did_you_mean, is_id
 
 __all__ = ["After", "Job", "Task", "TaskGroup"]
 
@@ -284,18 +283,6 @@ _TASK_OPTIONS = frozenset(
 )
 
 
-_ID_MATCH = re.compile(r"[A-Za-z0-9_-]{1,64}").fullmatch
-
-
-def _valid_id(task_id: str) -> bool:
-    """Batch's id rule (the fast path of `model.check_id`)."""
-    return (
-        0 < len(task_id) <= 64
-        and task_id.isascii()
-        and task_id.replace("-", "a").replace("_", "a").isalnum()
-    )
-
-
 def _template_fields(template: str) -> set[str]:
     """The parameter names a format template uses (`{i:03d}` -> `i`)."""
     try:
@@ -310,8 +297,8 @@ def _caller_line(depth: int = 2) -> int:
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = did_you_mean(name, known)
+    return f" (did you mean '{close}'?)" if close else ""
 
 
 def _wire_list(adapter: TypeAdapter[Any], value: Any) -> list[dict[str, Any]]:
@@ -629,11 +616,8 @@ class Job:
         """
         line = _line if _line is not None else sys._getframe(1).f_lineno
         try:
-            # Letters, digits, '-' and '_', at most 64: str methods are faster than a regex.
-            if not (
-                len(id) <= 64 and id.isascii() and id.replace("-", "a").replace("_", "a").isalnum()
-            ):
-                model.check_id(id)
+            if not is_id(id):
+                model.check_id(id)  # raises with the reason
         except (ValueError, TypeError) as exc:
             raise InvalidFieldError(
                 str(exc), job_id=self.id, task_id=id, field="id", line=line
@@ -838,7 +822,7 @@ class Job:
                     field=id_template,
                     line=line,
                 ) from None
-            if not _valid_id(task_id):
+            if not is_id(task_id):
                 bad_ids.append(task_id)
             rows.append((task_id, command, spec, task_inputs, task_outputs))
         if bad_ids:

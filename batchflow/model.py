@@ -15,7 +15,6 @@ ISO 8601 duration as spelled), so a JSON file loads and exports unchanged.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -31,6 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from batchflow import names
 from batchflow.durations import parse_duration, to_wire_duration
 
 __all__ = [
@@ -68,7 +68,7 @@ __all__ = [
     "check_relative_path",
 ]
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ID = names.ID
 _BAD_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -91,12 +91,12 @@ def check_id(value: str) -> str:
 
 def check_relative_path(value: str) -> str:
     """A path that must stay inside the task's working directory."""
-    if not value:
+    problem = names.path_problem(value)
+    if problem == "is empty":
         raise ValueError("the path must not be empty")
-    if value.startswith(("/", "\\")) or re.match(r"[A-Za-z]:[\\/]", value):
+    if problem == "is not a relative path":
         raise ValueError(f"'{value}' is absolute; give a path relative to the working directory")
-    normal = posixpath.normpath(value.replace("\\", "/"))
-    if normal == ".." or normal.startswith("../"):
+    if problem:
         raise ValueError(f"'{value}' escapes the working directory with '..'")
     return value
 

@@ -10,7 +10,6 @@ settings a task needs from its job.
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 import re
 from dataclasses import asdict, dataclass
@@ -23,14 +22,14 @@ from batchflow._gc import gc_paused
 from batchflow.dsl import Job, dep_tuple
 from batchflow.exceptions import FlowInvalid, located
 from batchflow.graph import Graph
+from batchflow.names import ID_CHARS, did_you_mean, is_id
 from batchflow.redact import redact
 
 __all__ = ["Problem", "check", "input_problems", "problems_from_validation_error", "validate"]
 
 #: Batch's limit on the summed length of one task's dependsOn.taskIds.
 TASK_IDS_CHAR_LIMIT = 64000
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_ALL_IDS = re.compile(r"(?:[A-Za-z0-9_-]{1,64}\n)*")
+_ALL_IDS = re.compile(rf"(?:{ID_CHARS}{{1,64}}\n)*")
 # A command that leaves files in its working directory (downloads, archives, redirects).
 _WRITES_FILES = re.compile(r"\b(?:wget|curl\s[^|;&]*-[oO]|unzip|tar\s+-?x|gunzip)\b|>\s*[\w.-]+")
 _TASK_DIR_FILES = ("stdout.txt", "stderr.txt", "fileuploadout.txt", "fileuploaderr.txt")
@@ -114,8 +113,8 @@ def problems_from_validation_error(
         kind = err["type"]
         if kind == "extra_forbidden":
             name = str(err["loc"][-1])
-            close = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.7)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            close = did_you_mean(name, _KNOWN_FIELDS, cutoff=0.7)
+            hint = f" (did you mean '{close}'?)" if close else ""
             message = f"unknown field '{name}'{hint}"
         elif kind == "missing":
             message = "is required"
@@ -204,7 +203,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
     # Ids: one regex over all of them; per task only when that finds a bad one.
     if not _ALL_IDS.fullmatch("\n".join(ids) + "\n" if ids else ""):
         for pos, tid in enumerate(ids):
-            if not _ID.fullmatch(tid):
+            if not is_id(tid):
                 try:
                     model.check_id(tid)
                 except ValueError as exc:
@@ -316,8 +315,8 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
         if name.lower() == ids[pos].lower():
             error("self-dependency", "a task cannot depend on itself", pos, field)
             continue
-        close = difflib.get_close_matches(name, ids, n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        close = did_you_mean(name, ids)
+        hint = f" (did you mean '{close}'?)" if close else ""
         error(
             "unknown-dependency",
             f"depends on '{name}', which is not in job '{jid}'{hint}",

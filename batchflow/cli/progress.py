@@ -45,9 +45,11 @@ def describe_failure(task: TaskInfo) -> str:
 
 
 def _stderr_tail(backend: Backend, job_id: str, task_id: str) -> str:
+    from batchflow.exceptions import BatchflowError
+
     try:
         data = backend.read_file(job_id, task_id, "stderr.txt")
-    except Exception:
+    except (BatchflowError, OSError):  # no stderr.txt (the task never started), or gone
         return ""
     lines = [line for line in data[-4096:].decode(errors="replace").splitlines() if line.strip()]
     return lines[-1].strip()[:160] if lines else ""
