@@ -24,6 +24,74 @@ from batchflow.cli import jobs as job_commands
 from batchflow.cli import run as run_commands
 
 
+def _plain_coercion() -> None:
+    """Coerce plain parameters (str, Path, enums, unconstrained) without pydantic.
+
+    typer builds a pydantic TypeAdapter for every parameter of the command that runs
+    (importing pydantic and generating a schema each: tens of milliseconds per command).
+    Our parameters are mostly strings, paths and enums, which need no such machinery: this
+    converts those directly, and hands anything else, and any value it cannot convert, to
+    typer's own coercion, so errors read exactly as typer words them. It hooks typer's
+    `core.build_runtime_param` (typer is pinned in requirements.lock); with a typer that
+    has no such hook nothing changes but the speed.
+    """
+    import dataclasses
+    import enum
+    from pathlib import Path
+
+    try:
+        from typer import _coercion
+        from typer import core as typer_core
+    except ImportError:  # pragma: no cover - another typer
+        return
+    original: Any = getattr(typer_core, "build_runtime_param", None)
+    base: Any = getattr(_coercion, "RuntimeParam", None)
+    if original is None or base is None or getattr(original, "_batchflow", False):
+        return
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain(base):  # type: ignore[misc]
+        descriptor: Any = None
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            kind = self.annotation
+            if isinstance(value, kind):
+                return value
+            if isinstance(value, str):
+                if kind is str:
+                    return value
+                if kind is Path:
+                    return Path(value)
+                if issubclass(kind, enum.Enum):
+                    with contextlib.suppress(ValueError):
+                        return kind(value)
+            return original(self.descriptor)._coerce_value(value, param, ctx)
+
+    path_checks = ("exists", "resolve_path", "allow_dash", "path_type", "writable")
+
+    def build(descriptor: Any) -> Any:
+        info, kind = descriptor.parameter_info, descriptor.annotation
+        plain = (
+            descriptor.file_annotation is None
+            and getattr(info, "parser", None) is None
+            and isinstance(kind, type)
+            and (kind in (str, Path, bool) or issubclass(kind, enum.Enum))
+            and not (kind is Path and any(getattr(info, a, None) for a in path_checks))
+            and not (kind is Path and getattr(info, "file_okay", True) is False)
+            and not (kind is Path and getattr(info, "dir_okay", True) is False)
+            and getattr(info, "case_sensitive", True) is not False
+        )
+        if plain:
+            return Plain(info, kind, descriptor)
+        return original(descriptor)
+
+    build._batchflow = True  # type: ignore[attr-defined]
+    setattr(typer_core, "build_runtime_param", build)  # noqa: B010  # not exported by typer
+
+
+_plain_coercion()
+
+
 class _Group(TyperGroup):
     """Turns usage errors into one line on stderr and exit code 2."""
 
