@@ -217,3 +217,25 @@ def test_download_hints_wd_and_creates_folders(tmp_path: Path, state_dir: Path) 
     # no hint where there is nothing to hint at
     code, _, err = invoke("download", "quick", "a", "nothing.csv", *s)
     assert code == 2 and "did you mean" not in err
+
+
+def test_monitoring_commands_do_not_load_pydantic(tmp_path: Path, state_dir: Path) -> None:
+    """typer would build a pydantic TypeAdapter per parameter; plain ones are coerced
+    directly, so a status/tasks/logs never pays for pydantic (a start-up cost)."""
+    flow = write(tmp_path / "flow.py", QUICK)
+    assert invoke("submit", str(flow), "--state-dir", str(state_dir))[0] == 0
+    probe = (
+        "import sys\n"
+        "from batchflow.cli.main import app\n"
+        "code = app(sys.argv[1:], standalone_mode=False)\n"
+        "print('pydantic' in sys.modules, file=sys.stderr)\n"
+    )
+    for args in (["status", "quick"], ["tasks", "quick"], ["logs", "quick", "a"]):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args, "--state-dir", str(state_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=WAIT,
+        )
+        assert result.stderr.strip().splitlines()[-1] == "False", (args, result.stderr)
