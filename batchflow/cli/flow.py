@@ -66,8 +66,7 @@ def validate(
     strict: StrictOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Check a flow against Azure Batch's rules, and what submit checks: every error and
-    warning at once.
+    """Check a flow as Batch and submit would: every error and warning at once.
 
     Exit code 0 when there is no error (warnings allowed, unless --strict), 2 otherwise.
     """
@@ -190,8 +189,10 @@ def export(
     job_id: JobIdOpt = None,
     pool_id: PoolIdOpt = None,
 ) -> None:
-    """Write a flow as JSON: batchflow's job document with its tasks (read back by
-    validate and submit), or the pair `az batch` takes.
+    """Write a flow as JSON: batchflow's job document, or the pair `az batch` takes.
+
+    Without options: the job with its tasks in one document (validate and submit read it
+    back; no Batch request takes it whole).
 
     For Azure Batch, export twice and create in this order: `--job-only -o job.json`
     (`az batch job create --json-file job.json`), then `--tasks-only -o tasks.json`
