@@ -1,5 +1,5 @@
 """`python -m batchflow` is the `batchflow` command."""
 
-from batchflow.cli import main
+from batchflow.cli import entry
 
-main()
+entry()

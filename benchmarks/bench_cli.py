@@ -32,11 +32,15 @@ for i in range(100):
 """
 
 
-def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall-clock and CPU (user + system) seconds of one run of `command`."""
+def run(command: list[str], env: dict[str, str], cwd: str) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one run of `command`.
+
+    `cwd` must not hold a `batchflow` folder: `python -m` puts the current directory
+    before PYTHONPATH, which would run that batchflow instead of the one asked for.
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, check=False)
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1):
@@ -56,7 +60,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     codes = [c.resolve() for c in args.code or [REPO]]
-    envs = [{**os.environ, "PYTHONPATH": str(code)} for code in codes]
+    # Bytecode is cached as in any install (the first, unmeasured round writes it), even
+    # where the environment says PYTHONDONTWRITEBYTECODE: compiling every module from
+    # source on each start would be measured instead of the command.
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    envs = [{**base, "PYTHONPATH": str(code)} for code in codes]
     cli = [sys.executable, "-m", "batchflow"]
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         flow = Path(tmp) / "flow.py"
@@ -66,6 +74,7 @@ def main() -> None:
             subprocess.run(
                 [*cli, "submit", str(flow), "--state-dir", str(state)],
                 env=env,
+                cwd=tmp,
                 check=True,
                 capture_output=True,
             )
@@ -93,7 +102,7 @@ def main() -> None:
                     state_args = ["--state-dir", str(state)] if words[0] != "validate" else []
                     if words[0] == "--help":
                         state_args = []
-                    elapsed, cpu = run([*cli, *words, *state_args], env)
+                    elapsed, cpu = run([*cli, *words, *state_args], env, tmp)
                     if run_index:  # the first round warms the file cache
                         times[n].append(elapsed)
                         cpus[n].append(cpu)

@@ -251,3 +251,41 @@ def test_the_installed_command_runs_from_a_subprocess(good: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "0 errors" in result.stdout
+
+
+def test_the_cli_builds_only_the_command_it_runs() -> None:
+    from batchflow.cli.main import app, app_for
+
+    slim = app_for(["status", "job-1", "--output", "json"])
+    assert [c.callback.__name__ for c in slim.registered_commands if c.callback] == ["status"]
+    assert slim.registered_callback is app.registered_callback  # --debug, --version
+    assert [g.name for g in app_for(["infra", "plan"]).registered_groups] == ["infra"]
+    # help, no command, an unknown command: the whole application answers
+    for args in (["--help"], [], ["--version"], ["frobnicate"]):
+        assert app_for(args) is app
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "code"),
+    [
+        (["status", "--help"], "Usage: batchflow status [OPTIONS]", 0),
+        (["status"], "batchflow status: error: Missing argument", 2),
+        (["frobnicate"], "No such command 'frobnicate'", 2),
+    ],
+)
+def test_the_real_command_line_with_one_command_built(
+    args: list[str], expected: str, code: int
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv[0] = 'batchflow'; from batchflow.cli import entry; entry()",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == code
+    assert expected in result.stdout + result.stderr

@@ -65,4 +65,4 @@ def test_the_editable_install_is_a_plain_path_without_deprecation(tmp_path: Path
         assert archive.read(pth).decode().strip() == str(project)
         assert not [n for n in names if "finder" in n]
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-        assert "batchflow = batchflow.cli:main" in archive.read(entry_points).decode()
+        assert "batchflow = batchflow.cli:entry" in archive.read(entry_points).decode()

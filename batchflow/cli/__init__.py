@@ -6,7 +6,7 @@ import os
 import sys
 
 
-def main() -> None:
+def entry() -> None:
     """Console-script entry point (`batchflow`, `python -m batchflow`).
 
     It imports the application itself, so a Ctrl-C at any moment, even while typer and

@@ -142,17 +142,18 @@ def _take_debug(args: list[str]) -> list[str]:
     return [a for a in args[:end] if a != "--debug"] + args[end:]
 
 
-app = typer.Typer(
-    name="batchflow",
-    cls=_Group,
-    help="Run parallel workloads with Azure Batch semantics: here, or on a pool.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+_APP_SETTINGS: dict[str, Any] = {
+    "name": "batchflow",
+    "cls": _Group,
+    "help": "Run parallel workloads with Azure Batch semantics: here, or on a pool.",
+    "no_args_is_help": True,
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
     # Plain help: rich's help rendering would import rich and markdown on every --help.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+}
+app = typer.Typer(**_APP_SETTINGS)
 
 
 def _version(value: bool) -> None:
@@ -190,6 +191,32 @@ job_commands.register(app)
 app.add_typer(infra_commands.app, name="infra")
 
 
+def app_for(args: Sequence[str]) -> typer.Typer:
+    """The application with only the command that `args` names registered.
+
+    typer turns every registered command into a click command (reading each function's
+    signature and annotations) before it runs one; with one command registered, that
+    work is done once instead of fourteen times. Help, a bad or missing command name and
+    top-level options get the whole application.
+    """
+    name = next((a for a in args if not a.startswith("-")), None)
+    if name is None:
+        return app
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or getattr(c.callback, "__name__", "").replace("_", "-")) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    slim = typer.Typer(**_APP_SETTINGS)
+    slim.registered_callback = app.registered_callback
+    slim.registered_commands = commands
+    slim.registered_groups = groups
+    return slim
+
+
 def run() -> None:
     """Console-script entry point.
 
@@ -200,7 +227,7 @@ def run() -> None:
     """
     code: int = 0
     try:
-        app()
+        app_for(sys.argv[1:])()
     except KeyboardInterrupt:  # between typer's handling and ours
         print("batchflow: interrupted", file=sys.stderr)
         code = 130
