@@ -232,3 +232,16 @@ def test_validate_json_is_camel_case(tmp_path: Path) -> None:
     warning = json.loads(out)["warnings"][0]
     assert "jobId" in warning and "job_id" not in warning
     assert warning["taskId"] == "a"
+
+
+def test_a_secret_in_a_shell_warning_is_hidden(tmp_path: Path) -> None:
+    flow = write(
+        tmp_path / "t.json",
+        json.dumps([{"id": "a", "commandLine": "curl https://x/y?sv=1&sig=s3cr3tSIG > out.txt"}]),
+    )
+    code, out, err = invoke("validate", str(flow), "--pool-id", "p")
+    assert code == 0
+    assert "shell syntax" in out
+    assert "s3cr3tSIG" not in out + err and "sig=***" in out
+    code, out, _ = invoke("validate", str(flow), "--output", "json")
+    assert "s3cr3tSIG" not in out

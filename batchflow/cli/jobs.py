@@ -262,7 +262,8 @@ def logs(
             current = backend.task(job, task) if follow else None
             if current is not None and current.state == "active":
                 job_now = backend.job_status(job)
-                if job_now.settled or job_now.state == "completed":
+                # Settled: nothing runs and nothing can start (a disabled job may resume).
+                if (job_now.settled and job_now.state == "active") or job_now.state == "completed":
                     why = (
                         f"job '{job_now.id}' is {job_now.state}"
                         if job_now.state == "completed"
