@@ -20,6 +20,8 @@ except StackConfigError as exc:
     # RunError: Pulumi prints the message without a Python traceback.
     raise pulumi.RunError(str(exc)) from None
 
+for warning in config.warnings:
+    pulumi.log.warn(str(warning))
 environment = BatchEnvironment(config.name_prefix, config)
 for output_name, value in environment.stack_outputs.items():
     pulumi.export(output_name, value)

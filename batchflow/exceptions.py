@@ -10,7 +10,8 @@ BatchflowError
 │   ├── FlowLoadError          the FLOW file is missing, unreadable, malformed or its code fails
 │   ├── FlowInvalid            several problems at once (`problems` holds each of them)
 │   └── InputNotFoundError     an `inputs=` file is missing (also a FileNotFoundError)
-├── BackendError               a backend could not do what was asked
+├── BackendError               a backend could not do what was asked; carries Batch's
+│   │                          error code (JobNotFound, TaskExists, ...), its kind, the ids
 │   └── SubmitError
 ├── StateError                 the state store is unusable (unwritable directory, full disk, ...)
 ├── StagingError               a task's files could not be moved; carries Batch's failureInfo
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from batchflow.validation import Problem
 
 __all__ = [
+    "ERROR_KINDS",
     "BackendError",
     "BatchflowError",
     "CycleError",
@@ -164,8 +166,79 @@ class InputNotFoundError(FlowError, FileNotFoundError):
         self.path = path
 
 
+#: Batch's error codes by kind: what an edge (the CLI, the emulator) needs to answer in its
+#: own form. A code not listed is `invalid`.
+ERROR_KINDS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "JobNotFound",
+            "TaskNotFound",
+            "PoolNotFound",
+            "NodeNotFound",
+            "FileNotFound",
+            "ResourceNotFound",
+        ),
+        "not_found",
+    ),
+    **dict.fromkeys(
+        (
+            "JobExists",
+            "TaskExists",
+            "PoolExists",
+            "JobBeingDeleted",
+            "JobBeingTerminated",
+            "JobCompleted",
+            "JobDisabled",
+            "JobNotActive",
+            "TaskCompleted",
+            "TaskNotCompleted",
+            "TaskSucceeded",
+            "TaskFilesUnavailable",
+            "TaskFilesCleanedup",
+            "TaskIdSameAsJobPreparationTask",
+            "TaskIdSameAsJobReleaseTask",
+            "TaskIdSameAsJobManagerTask",
+            "TaskDefinitionChanged",
+            "JobDefinitionChanged",
+            "OperationInvalidForCurrentState",
+            "PropertyCannotBeUpdated",
+            "ConditionNotMet",
+        ),
+        "conflict",
+    ),
+    **dict.fromkeys(("ServerBusy", "OperationTimedOut", "InternalError"), "unavailable"),
+}
+
+
 class BackendError(BatchflowError):
-    """A backend could not carry out a request."""
+    """A backend could not carry out a request.
+
+    `code` is Batch's error code (`JobNotFound`, `TaskExists`, ...), `kind` its class
+    (`not_found`, `conflict`, `invalid`, `unavailable`), `job_id` / `task_id` the ids
+    involved, `values` Batch's extra (key, value) details. The message is for people and
+    names no command or flag of any client: each edge adds its own advice by code.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "InvalidPropertyValue",
+        job_id: str | None = None,
+        task_id: str | None = None,
+        values: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.job_id = job_id
+        self.task_id = task_id
+        self.values = tuple(values)
+
+    @property
+    def kind(self) -> str:
+        """`not_found`, `conflict`, `invalid` or `unavailable`."""
+        return ERROR_KINDS.get(self.code, "invalid")
 
 
 class SubmitError(BackendError):

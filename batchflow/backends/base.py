@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from batchflow.dsl import Job
@@ -40,7 +40,16 @@ JobState = Literal[
     "active", "disabling", "disabled", "enabling", "terminating", "completed", "deleting"
 ]
 TaskState = Literal["active", "preparing", "running", "completed"]
-TASK_STATES: tuple[TaskState, ...] = ("active", "preparing", "running", "completed")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A wire timestamp (`2024-10-24T01:15:18.9955081Z`) as an aware datetime."""
+    if not value:
+        return None
+    text = value.rstrip("Z")
+    head, _, fraction = text.partition(".")
+    moment = datetime.fromisoformat(head + ("." + fraction[:6] if fraction else "") + "+00:00")
+    return moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,9 @@ class JobStatus:
     #: (every task completed, or the rest are blocked by failed dependencies, or the job is
     #: disabled). Batch leaves such a job `active`; `submit` stops waiting for it.
     settled: bool = False
+    #: The job as Batch's REST API returns it (camelCase: priority, constraints,
+    #: onAllTasksComplete, executionInfo, ...), for `--output json`.
+    wire: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +123,41 @@ class TaskInfo:
     node_id: str | None = None
     #: The task directory on the node (holds stdout.txt, stderr.txt and wd/).
     task_dir: str | None = None
+    #: The task as Batch's REST API returns it (camelCase), for `--output json`.
+    wire: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> TaskInfo:
+        """A task from its REST wire shape (`GET /jobs/{job}/tasks/{task}`)."""
+        info = wire.get("executionInfo") or {}
+        failure = info.get("failureInfo")
+        node = wire.get("nodeInfo") or {}
+        return cls(
+            id=wire["id"],
+            state=wire["state"],
+            command_line=wire.get("commandLine", ""),
+            previous_state=wire.get("previousState"),
+            state_transition_time=parse_time(wire.get("stateTransitionTime")),
+            start_time=parse_time(info.get("startTime")),
+            end_time=parse_time(info.get("endTime")),
+            exit_code=info.get("exitCode"),
+            result=info.get("result"),
+            failure_info=(
+                FailureInfo(
+                    failure.get("category", ""),
+                    failure.get("code", ""),
+                    failure.get("message", ""),
+                    tuple((d["name"], d["value"]) for d in failure.get("details") or ()),
+                )
+                if failure
+                else None
+            ),
+            retry_count=info.get("retryCount", 0),
+            requeue_count=info.get("requeueCount", 0),
+            node_id=node.get("nodeId"),
+            task_dir=node.get("taskRootDirectory"),
+            wire=wire,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +211,19 @@ class Backend(Protocol):
         """The job's tasks, optionally only those in `state`, in definition order."""
         ...
 
+    def list_tasks(
+        self,
+        job_id: str,
+        *,
+        state: TaskState | None = None,
+        result: Literal["success", "failure"] | None = None,
+        limit: int = 1000,
+        continuation: str | None = None,
+    ) -> tuple[list[TaskInfo], str | None]:
+        """One page of the job's tasks, filtered by the backend (state, result), and the
+        continuation of the next page (None on the last)."""
+        ...
+
     def task(self, job_id: str, task_id: str) -> TaskInfo:
         """One task. `BackendError` if the job or the task is unknown."""
         ...
@@ -191,6 +251,23 @@ class Backend(Protocol):
 
     def enable(self, job_id: str) -> None:
         """Let a disabled job's tasks be scheduled again (`az batch job enable`)."""
+        ...
+
+    def disable(self, job_id: str, disable_tasks: str = "requeue") -> None:
+        """Stop scheduling a job's tasks (`az batch job disable`); running tasks are
+        requeued, terminated or left to finish (`disable_tasks`)."""
+        ...
+
+    def update_job(self, job_id: str, changes: dict[str, Any]) -> None:
+        """Change a job's mutable properties, wire names (`az batch job set`)."""
+        ...
+
+    def terminate_task(self, job_id: str, task_id: str) -> None:
+        """End one task (`az batch task stop`)."""
+        ...
+
+    def reactivate_task(self, job_id: str, task_id: str) -> None:
+        """Run a failed task again, its retry count reset (`az batch task reactivate`)."""
         ...
 
     def close(self) -> None:

@@ -58,9 +58,10 @@ def plan(
 ) -> None:
     """What `pulumi up --stack STACK` would create, worked out offline.
 
-    Lists every resource with its key settings (SKU, TLS, scale, subnet, ...) and the stack
-    outputs the CLI consumes. Ids, random name suffixes and endpoints come from mocks.
-    Exit code 0 when the stack is valid, 2 when a setting or file is wrong.
+    Lists every resource with its key settings (SKU, TLS, scale, subnet, ...), the stack
+    outputs the CLI consumes, and what an offline plan cannot check (quotas, replacements of
+    deployed resources). Ids, random name suffixes and endpoints come from mocks. Warnings
+    go to stderr. Exit code 0 when the stack is valid, 2 when a setting or file is wrong.
     """
     with failures():
         result = _plan(stack, project_dir)
@@ -68,6 +69,8 @@ def plan(
             print_json(result.to_json())
         else:
             _render(result)
+            for warning in result.warnings:
+                typer.echo(f"warning: {warning}", err=True)
 
 
 def _plan(stack: str, project_dir: Path | None) -> Plan:
@@ -113,6 +116,8 @@ def _render(result: Plan) -> None:
         kind = r.type.removeprefix("azure-native:")
         name = f"{indent}{r.name}" if r.custom else f"{indent}[bold]{escape(r.name)}[/]"
         settings = "  ".join(f"{k}={_text(v)}" for k, v in r.settings.items())
+        if r.protect:
+            settings = f"protected  {settings}".rstrip()
         table.add_row(escape(name) if r.custom else name, kind, escape(redact(settings)))
     out.print(table)
     outputs = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -122,6 +127,10 @@ def _render(result: Plan) -> None:
         outputs.add_row(key, escape(redact(_text(value))))
     out.print()
     out.print(outputs)
+    out.print()
+    out.print("[bold]not checked offline[/]")
+    for line in result.not_checked:
+        out.print(f"- {escape(line)}")
 
 
 def _text(value: Any) -> str:

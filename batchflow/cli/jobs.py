@@ -53,31 +53,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def _task_json(task: TaskInfo) -> dict[str, Any]:
-    info = task.failure_info
-    return {
-        "id": task.id,
-        "state": task.state,
-        "previousState": task.previous_state,
-        "stateTransitionTime": _iso(task.state_transition_time),
-        "commandLine": task.command_line,
-        "executionInfo": {
-            "startTime": _iso(task.start_time),
-            "endTime": _iso(task.end_time),
-            "exitCode": task.exit_code,
-            "result": task.result,
-            "failureInfo": (
-                {"category": info.category, "code": info.code, "message": info.message}
-                if info
-                else None
-            ),
-            "retryCount": task.retry_count,
-            "requeueCount": task.requeue_count,
-        },
-        "nodeInfo": {"nodeId": task.node_id, "taskRootDirectory": task.task_dir},
-    }
-
-
 def jobs(state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text) -> None:
     """List the jobs in the state directory, newest first."""
     with failures():
@@ -174,9 +149,26 @@ def status(
             )
             ended = f"  ended {_when(s.end_time)}" if s.end_time else ""
             out.print(f"created {_when(s.creation_time)}{ended}")
+            if s.wire:
+                out.print(_settings(s.wire), markup=False)
             if s.outputs_location:
                 out.print(f"results: {s.outputs_location}", markup=False)
         raise typer.Exit(1 if s.counts.failed else 0)
+
+
+def _settings(wire: dict[str, Any]) -> str:
+    """The job's mutable settings, one line (what `batchflow update` changes)."""
+    from batchflow.durations import INFINITE
+
+    wall = (wire.get("constraints") or {}).get("maxWallClockTime")
+    parallel = wire.get("maxParallelTasks", -1)
+    return (
+        f"priority {wire.get('priority', 0)}  "
+        f"onAllTasksComplete {wire.get('onAllTasksComplete', 'noaction')}  "
+        f"wall clock {'unlimited' if wall in (None, INFINITE) else wall}  "
+        f"max parallel tasks {'unlimited' if parallel == -1 else parallel}  "
+        f"task retries {(wire.get('constraints') or {}).get('maxTaskRetryCount', 0)}"
+    )
 
 
 def tasks(
@@ -189,42 +181,80 @@ def tasks(
 ) -> None:
     """List a job's tasks with their state, exit code, retries and failure."""
     with failures():
+        import json
+
         from batchflow.cli.progress import describe_failure
 
         backend = local_backend(state_dir)
+        wanted: Any = state.value if state else None
+        result: Any = None
         if state in (StateFilter.failed, StateFilter.succeeded):
-            wanted = "failure" if state is StateFilter.failed else "success"
-            found = [t for t in backend.tasks(job, "completed") if t.result == wanted]
-        else:
-            found = backend.tasks(job, state.value if state else None)  # type: ignore[arg-type]
-        if output is OutputFormat.json:
-            print_json([_task_json(t) for t in found])
-            return
-        if not found:
-            console().print(f"no {state.value + ' ' if state else ''}tasks in job '{job}'")
-            return
-        from rich.table import Table
-
-        from batchflow.redact import redact
-
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("task", "state", "exit", "retries", "requeues", "node", "took", "failure"):
-            table.add_column(column, overflow="fold")
-        for t in found:
-            took = ""
-            if t.start_time and t.end_time:
-                took = f"{(t.end_time - t.start_time).total_seconds():.2f}s"
-            table.add_row(
-                t.id,
-                t.state + (f" ({t.result})" if t.result else ""),
-                "" if t.exit_code is None else str(t.exit_code),
-                str(t.retry_count),
-                str(t.requeue_count),
-                t.node_id or "",
-                took,
-                redact(describe_failure(t)) if t.result == "failure" else "",
+            wanted, result = "completed", ("failure" if state is StateFilter.failed else "success")
+        rows = 0
+        widths: tuple[int, ...] = (0,)
+        continuation: str | None = None
+        first = True
+        while True:
+            page, continuation = backend.list_tasks(
+                job, state=wanted, result=result, continuation=continuation
             )
-        console().print(table)
+            if output is OutputFormat.json:
+                text = ",\n".join(json.dumps(t.wire, indent=2) for t in page)
+                sys.stdout.write(("[\n" if first else ",\n" if page and rows else "") + text)
+            else:
+                lines = [_task_row(t, describe_failure) for t in page]
+                if first:
+                    header = (
+                        "task",
+                        "state",
+                        "exit",
+                        "retries",
+                        "requeues",
+                        "node",
+                        "took",
+                        "failure",
+                    )
+                    widths = tuple(
+                        max([len(h), *(len(line[i]) for line in lines)])
+                        for i, h in enumerate(header)
+                    )
+                    if lines:
+                        _print_row(header, widths, bold=True)
+                for line in lines:
+                    _print_row(line, widths)
+            rows += len(page)
+            first = False
+            if continuation is None:
+                break
+        if output is OutputFormat.json:
+            sys.stdout.write("\n]\n" if rows else "[]\n")
+        elif not rows:
+            console().print(f"no {state.value + ' ' if state else ''}tasks in job '{job}'")
+
+
+def _task_row(t: TaskInfo, describe: Any) -> tuple[str, ...]:
+    from batchflow.redact import redact
+
+    took = ""
+    if t.start_time and t.end_time:
+        took = f"{(t.end_time - t.start_time).total_seconds():.2f}s"
+    return (
+        t.id,
+        t.state + (f" ({t.result})" if t.result else ""),
+        "" if t.exit_code is None else str(t.exit_code),
+        str(t.retry_count),
+        str(t.requeue_count),
+        t.node_id or "",
+        took,
+        redact(describe(t)) if t.result == "failure" else "",
+    )
+
+
+def _print_row(cells: tuple[str, ...], widths: tuple[int, ...], *, bold: bool = False) -> None:
+    line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
+    if bold and sys.stdout.isatty():
+        line = f"\033[1m{line}\033[0m"
+    sys.stdout.write(line + "\n")
 
 
 def logs(
@@ -386,7 +416,7 @@ def enable(
     with failures():
         backend = local_backend(state_dir)
         backend.enable(job)
-        _wait(lambda: backend.job_status(job).state != "disabled")
+        _wait(lambda: backend.job_status(job).state not in ("disabled", "disabling", "enabling"))
         s = backend.job_status(job)
         if output is OutputFormat.json:
             print_json(job_result(backend, s))
@@ -439,6 +469,163 @@ def delete(
             console().print(f"{s.id}  {'deleted' if done else 'deleting'}", markup=False)
 
 
+def reactivate(
+    job: JobArg,
+    task_ids: Annotated[
+        list[str] | None, typer.Argument(help="Failed tasks to run again.", show_default=False)
+    ] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Every failed task of the job.")] = False,
+    state_dir: StateDirOpt = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Run failed tasks again, their retry count reset (`az batch task reactivate`).
+
+    After a fix (a script, an input), `batchflow reactivate JOB --failed` and then
+    `batchflow submit FLOW` (or `status`) follows the new outcome.
+    """
+    with failures():
+        from batchflow.exceptions import BackendError
+
+        if bool(task_ids) == failed:
+            raise BackendError(
+                "name the tasks to reactivate, or pass --failed for every failed task"
+            )
+        backend = local_backend(state_dir)
+        names = list(task_ids or [])
+        if failed:
+            continuation: str | None = None
+            while True:
+                page, continuation = backend.list_tasks(
+                    job, state="completed", result="failure", continuation=continuation
+                )
+                names += [t.id for t in page]
+                if continuation is None:
+                    break
+        for name in names:
+            backend.reactivate_task(job, name)
+        if output is OutputFormat.json:
+            print_json({"job": job, "reactivated": names})
+        elif names:
+            console().print(
+                f"{job}  {len(names):,} task{'s' if len(names) != 1 else ''} reactivated",
+                markup=False,
+            )
+        else:
+            console().print(f"{job}  no failed tasks", markup=False)
+
+
+def terminate_task(
+    job: JobArg,
+    task: TaskArg,
+    state_dir: StateDirOpt = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """End one task: killed if it runs, completed if it waits (`az batch task stop`)."""
+    with failures():
+        backend = local_backend(state_dir)
+        backend.terminate_task(job, task)
+        info = backend.task(job, task)
+        if output is OutputFormat.json:
+            print_json(info.wire)
+        else:
+            console().print(f"{job} {info.id}  {info.state}", markup=False)
+
+
+class DisableTasks(enum.StrEnum):
+    """`disable --tasks`: what happens to the job's running tasks."""
+
+    requeue = "requeue"
+    terminate = "terminate"
+    wait = "wait"
+
+
+def disable(
+    job: JobArg,
+    tasks_mode: Annotated[
+        DisableTasks,
+        typer.Option("--tasks", help="Running tasks: requeue, terminate or wait."),
+    ] = DisableTasks.requeue,
+    state_dir: StateDirOpt = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Stop starting a job's tasks until `batchflow enable` (`az batch job disable`)."""
+    with failures():
+        backend = local_backend(state_dir)
+        backend.disable(job, tasks_mode.value)
+        _wait(lambda: backend.job_status(job).state != "disabling")
+        s = backend.job_status(job)
+        if output is OutputFormat.json:
+            print_json(job_result(backend, s))
+        else:
+            console().print(f"{s.id}  {s.state}", markup=False)
+
+
+def update(
+    job: JobArg,
+    priority: Annotated[
+        int | None, typer.Option("--priority", min=-1000, max=1000, help="-1000..1000.")
+    ] = None,
+    on_all_tasks_complete: Annotated[
+        str | None,
+        typer.Option("--on-all-tasks-complete", help="noaction or terminatejob."),
+    ] = None,
+    wall_clock: Annotated[
+        str | None,
+        typer.Option("--max-wall-clock-time", help="The job's wall clock (PT24H, 2h, ...)."),
+    ] = None,
+    max_parallel: Annotated[
+        int | None, typer.Option("--max-parallel-tasks", help="-1 (unlimited) or more than 0.")
+    ] = None,
+    retries: Annotated[
+        int | None,
+        typer.Option("--max-task-retry-count", min=-1, help="Default retries of its tasks."),
+    ] = None,
+    state_dir: StateDirOpt = None,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Change a job's mutable properties (`az batch job set`); `status` shows them."""
+    with failures():
+        from batchflow.durations import to_wire_duration
+        from batchflow.exceptions import BackendError
+
+        backend = local_backend(state_dir)
+        changes: dict[str, Any] = {}
+        if priority is not None:
+            changes["priority"] = priority
+        if on_all_tasks_complete is not None:
+            value = on_all_tasks_complete.lower()
+            if value not in ("noaction", "terminatejob"):
+                raise BackendError(
+                    f"--on-all-tasks-complete must be noaction or terminatejob, not "
+                    f"'{on_all_tasks_complete}'"
+                )
+            changes["onAllTasksComplete"] = value
+        if max_parallel is not None:
+            if max_parallel == 0 or max_parallel < -1:
+                raise BackendError(
+                    f"--max-parallel-tasks must be -1 or more than 0, not {max_parallel}"
+                )
+            changes["maxParallelTasks"] = max_parallel
+        if wall_clock is not None or retries is not None:
+            constraints = dict(backend.job_status(job).wire.get("constraints") or {})
+            if wall_clock is not None:
+                try:
+                    constraints["maxWallClockTime"] = to_wire_duration(wall_clock)
+                except ValueError as exc:
+                    raise BackendError(f"--max-wall-clock-time: {exc}") from None
+            if retries is not None:
+                constraints["maxTaskRetryCount"] = retries
+            changes["constraints"] = constraints
+        if not changes:
+            raise BackendError("nothing to change: pass at least one option (see --help)")
+        backend.update_job(job, changes)
+        s = backend.job_status(job)
+        if output is OutputFormat.json:
+            print_json(job_result(backend, s))
+        else:
+            console().print(f"{s.id}  {_settings(s.wire)}", markup=False)
+
+
 def _wait(condition: Any, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -450,5 +637,7 @@ def _wait(condition: Any, timeout: float = 30.0) -> bool:
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the application."""
-    for command in (jobs, status, tasks, logs, files, download, terminate, enable, delete):
+    commands: list[Any] = [jobs, status, tasks, logs, files, download, terminate, enable]
+    for command in [*commands, delete, reactivate, disable, update]:
         app.command()(command)
+    app.command("terminate-task")(terminate_task)

@@ -53,15 +53,53 @@ def console(stderr: bool = False) -> Any:
     return Console(file=stream, highlight=False, width=width)
 
 
+#: What the CLI adds to a backend's error, by Batch error code: the command that helps.
+#: (Backends name no command or flag; this table is the one place that does.)
+ADVICE = {
+    "JobNotFound": "`batchflow jobs` lists the jobs",
+    "TaskNotFound": "`batchflow tasks {job}` lists its tasks",
+    "TaskDefinitionChanged": "submit with --replace to run it again with the new definition",
+    "JobDefinitionChanged": "submit with --replace to update it, or delete the job first",
+    "JobCompleted": "delete it first (`batchflow delete {job}`) or use another job id",
+    "JobBeingTerminated": "wait until it is completed, then delete it or use another job id",
+    "JobBeingDeleted": "wait until it is gone, then submit again",
+    "TaskNotCompleted": "wait until it has completed",
+    "TaskSucceeded": "only failed tasks run again; submit with --replace to change a task",
+    "TaskFilesCleanedup": "its directory went after the task's retentionTime",
+    "TaskDependenciesNotSpecifiedOnJob": "use another job id, or delete the job first",
+    "PropertyCannotBeUpdated": "delete the job first, or use another job id",
+    "RequiredSlotsUnavailable": "submit with --slots {requiredSlots} or more",
+}
+#: Exit code of a backend error by kind: bad input (2) except when the backend itself
+#: cannot answer (3).
+EXIT_BY_KIND = {"unavailable": EXIT_INTERNAL}
+
+
+def backend_error_line(exc: Any) -> str:
+    """`error: <message> (<advice>)` for a `BackendError`."""
+    advice = ADVICE.get(exc.code)
+    text = f"error: {exc}"
+    if advice:
+        names = {"job": exc.job_id or "JOB", "task": exc.task_id or "TASK", **dict(exc.values)}
+        text += f" ({advice.format(**names)})"
+    return text
+
+
 @contextlib.contextmanager
 def failures() -> Iterator[None]:
     """Turn batchflow errors into stderr lines and exit codes; never a traceback."""
-    from batchflow.exceptions import BatchflowError, FlowInvalid
+    from batchflow.exceptions import BackendError, BatchflowError, FlowInvalid, StateError
 
     try:
         yield
     except typer.Exit:
         raise
+    except BackendError as exc:
+        error_line(backend_error_line(exc))
+        raise typer.Exit(EXIT_BY_KIND.get(exc.kind, EXIT_BAD_INPUT)) from None
+    except StateError as exc:
+        error_line(f"error: {exc} (choose another with --state-dir or BATCHFLOW_STATE_DIR)")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except FlowInvalid as exc:
         errors = [p for p in exc.problems if p.severity == "error"]
         for problem in errors:

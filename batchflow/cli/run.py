@@ -91,6 +91,8 @@ def job_result(backend: Backend, status: JobStatus) -> dict[str, Any]:
         "succeeded": counts.succeeded == counts.total,
         "results": status.outputs_location,
         "failed": failed,
+        "creationTime": (status.wire or {}).get("creationTime"),
+        "job": status.wire or None,
     }
 
 

@@ -3,8 +3,9 @@
 ```
 config.py        the stack settings: schema, defaults, resolved types, StackConfigError
 parse.py         raw settings -> StackConfig (parse_pools.py: the pools; rules.py: Azure's rules)
-storage.py       Storage: StorageV2 account with secure defaults, inputs/outputs/logs containers
-identity.py      NodeIdentity: user-assigned identity with Storage Blob Data Contributor
+node_setup.py    what fresh nodes need: allow_other on blob mounts, apt waiting for the dpkg lock
+storage.py       Storage: StorageV2 account, containers, firewall, protection (lock)
+identity.py      ManagedIdentity: user-assigned identity, roles with deterministic names
 account.py       BatchAccount: auto-storage through the identity, authentication modes
 network.py       Network: virtual network, subnet, NAT gateway for pools without public IPs
 pool.py          Pool: one Batch pool from a PoolConfig
@@ -15,7 +16,7 @@ plan.py          `batchflow infra plan`: a stack file -> the resources it would 
 summary.py       the key settings of a planned resource, for reviewers
 ```
 
-`config.py`, `parse*.py` and `rules.py` import only the standard library; the rest import
-Pulumi, so nothing here is imported on the CLI's start-up path. This package imports
+`config.py`, `parse*.py`, `rules.py` and `node_setup.py` import only the standard library;
+the rest import Pulumi, so nothing here is imported on the CLI's start-up path. This package imports
 nothing from the rest of batchflow.
 """

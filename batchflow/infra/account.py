@@ -2,8 +2,8 @@
 
 Pools are allocated by Batch (`BatchService`) unless the stack chooses `UserSubscription`,
 which also needs a Key Vault. Auto-storage is reached with the account's managed identity
-(`BatchAccountManagedIdentity`), never with storage keys, and the same identity is the
-default for nodes that use auto-storage. Which clients may authenticate (Entra ID only, or
+(`BatchAccountManagedIdentity`), never with storage keys; nodes that use auto-storage act as
+the pools' identity, not the account's. Which clients may authenticate (Entra ID only, or
 shared keys too) and whether the endpoint is public are the stack's choice.
 """
 
@@ -30,6 +30,8 @@ class BatchAccountArgs:
     """Resource id of the auto-storage account."""
     identity_resource_id: pulumi.Input[str]
     """User-assigned identity of the account, with a blob data role on the storage account."""
+    node_identity_resource_id: pulumi.Input[str]
+    """The pools' identity: what nodes that use auto-storage act as."""
     authentication_modes: Sequence[str] = ("AAD",)
     """Allowed data-plane authentication: AAD (Entra ID) and/or SharedKey."""
     public_network_access: bool = True
@@ -49,7 +51,7 @@ class BatchAccountArgs:
 class BatchAccount(pulumi.ComponentResource):
     """A Batch account with identity-based auto-storage.
 
-    Usage: `BatchAccount("bf", BatchAccountArgs(rg.name, loc, st.account_id, ident.resource_id))`.
+    Usage: `BatchAccount("bf", BatchAccountArgs(rg.name, loc, st.account_id, acct_id, nodes_id))`.
     """
 
     account_name: pulumi.Output[str]
@@ -85,7 +87,7 @@ class BatchAccount(pulumi.ComponentResource):
                 storage_account_id=args.storage_account_id,
                 authentication_mode=batch.AutoStorageAuthenticationMode.BATCH_ACCOUNT_MANAGED_IDENTITY,
                 node_identity_reference=batch.ComputeNodeIdentityReferenceArgs(
-                    resource_id=args.identity_resource_id
+                    resource_id=args.node_identity_resource_id
                 ),
             ),
             allowed_authentication_modes=[

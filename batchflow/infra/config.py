@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "PINNED_SETTINGS",
     "POOL_SETTINGS",
     "SETTINGS",
     "AutoScale",
@@ -94,6 +95,33 @@ SETTINGS: tuple[Setting, ...] = (
         "integer",
         7,
         "Days a deleted blob or container can be restored (0 turns soft delete off).",
+    ),
+    Setting(
+        "storageFirewall",
+        "boolean",
+        False,
+        "Deny network access to storage except from the pools' subnets, storageAllowedIpRanges "
+        "and trusted Azure services.",
+    ),
+    Setting(
+        "storageAllowedIpRanges",
+        "array",
+        [],
+        "Public IPv4 addresses or CIDR ranges let through the storage firewall (e.g. CI runners).",
+    ),
+    Setting(
+        "protectData",
+        "boolean",
+        False,
+        "Protect the resource group and storage account: Pulumi protect, a CanNotDelete lock, "
+        "and pinnedSettings enforced.",
+    ),
+    Setting(
+        "pinnedSettings",
+        "object",
+        {},
+        "With protectData: location, namePrefix, resourceGroupName and storageAccountName as "
+        "the protected resources were created.",
     ),
     Setting("inputsContainer", "string", "inputs", "Blob container for task inputs."),
     Setting("outputsContainer", "string", "outputs", "Blob container for task outputs."),
@@ -202,6 +230,10 @@ RESOURCE_FILE_SETTINGS = (
 )
 CONTAINER_SETTINGS = ("type", "images", "registries")
 MOUNT_SETTINGS = ("container", "path", "options")
+
+#: The settings a change of which replaces the resource group or the storage account (with
+#: their data): a stack with `protectData` pins them in `pinnedSettings`.
+PINNED_SETTINGS = ("location", "namePrefix", "resourceGroupName", "storageAccountName")
 
 DEFAULT_IMAGE = "Canonical:ubuntu-24_04-lts:server:latest"
 DEFAULT_VM_SIZE = "Standard_D2s_v5"
@@ -328,7 +360,7 @@ class BlobMount:
     path: str
     """Mount point under $AZ_BATCH_NODE_MOUNTS_DIR."""
     options: str | None = None
-    """Extra blobfuse options, e.g. '-o attr_timeout=240'."""
+    """Blobfuse options, always with `-o allow_other` (see `node_setup.with_allow_other`)."""
 
 
 @dataclass(frozen=True)
@@ -395,6 +427,14 @@ class StackConfig:
     public_network_access: bool
     network: NetworkConfig | None
     pools: tuple[PoolConfig, ...]
+    protect_data: bool = False
+    """Pulumi `protect` and a CanNotDelete lock on the resource group and storage account."""
+    storage_firewall: bool = False
+    """Storage denies network access but from the pools' subnets, the allowed IPs, Azure."""
+    storage_allowed_ip_ranges: tuple[str, ...] = ()
+    """Public IPv4 addresses or CIDR ranges let through the storage firewall."""
+    warnings: tuple[ConfigProblem, ...] = ()
+    """Settings Azure may accept and then fail on (shown, never fatal)."""
 
 
 @dataclass(frozen=True)

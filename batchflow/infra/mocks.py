@@ -74,6 +74,13 @@ _ARM_PATHS: Mapping[str, tuple[str, str]] = {
 }
 
 
+# extension resources: type token -> (ARM collection under their scope, input holding the name)
+_SCOPED: Mapping[str, tuple[str, str]] = {
+    "azure-native:authorization:RoleAssignment": ("roleAssignments", "roleAssignmentName"),
+    "azure-native:authorization:ManagementLockByScope": ("locks", "lockName"),
+}
+
+
 class UnknownOutputError(AssertionError):
     """An output or input had no known value under the mocks, so nothing could check it."""
 
@@ -97,6 +104,12 @@ class RecordedResource:
     """What the mocks answered: the inputs plus computed properties (id, name, endpoints)."""
     dependencies: tuple[str, ...] = ()
     """URNs this resource waits for (explicit and through its inputs)."""
+    protect: bool = False
+    """Pulumi's `protect`: a preview that would delete or replace it fails."""
+    replace_on_changes: tuple[str, ...] = ()
+    """Inputs whose change replaces the resource instead of updating it."""
+    delete_before_replace: bool = False
+    """On a replace, the old resource goes before the new one is created."""
 
 
 @dataclass(frozen=True)
@@ -143,12 +156,10 @@ class AzureMocks(pulumi.runtime.Mocks):
         if typ == "azure-native:resources:ResourceGroup":
             name = inputs.get("resourceGroupName") or f"{args.name}{_suffix(typ, args.name)}"
             rid = f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{name}"
-        elif typ == "azure-native:authorization:RoleAssignment":
-            name = inputs.get("roleAssignmentName") or str(
-                uuid.uuid5(uuid.NAMESPACE_URL, args.name)
-            )
+        elif typ in _SCOPED:
+            name = inputs.get(_SCOPED[typ][1]) or str(uuid.uuid5(uuid.NAMESPACE_URL, args.name))
             scope = inputs.get("scope", "")
-            rid = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+            rid = f"{scope}/providers/Microsoft.Authorization/{_SCOPED[typ][0]}/{name}"
         else:
             path, name_key = _ARM_PATHS.get(typ, ("Unknown/{}", "name"))
             name = inputs.get(name_key) or f"{args.name}{_suffix(typ, args.name)}"
@@ -230,6 +241,9 @@ class _RecordingMonitor(MockMonitor):
                 inputs=dict(inputs),
                 state=dict(state or {}),
                 dependencies=tuple(request.dependencies),
+                protect=bool(request.protect),
+                replace_on_changes=tuple(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
         )
         return response

@@ -17,9 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchflow.infra.config import (
+    PINNED_SETTINGS,
     SETTINGS,
     ContainerNames,
     NetworkConfig,
+    PoolConfig,
     Setting,
     StackConfig,
     StackConfigError,
@@ -103,6 +105,8 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
     auth_modes = _authentication_modes(problems, v["batchAuthenticationModes"])
     network = _network(problems, v)
     pools = parse_pools(problems, v["pools"], network, containers)
+    ip_ranges = _storage_firewall(problems, v, pools)
+    _pins(problems, v)
 
     if problems.items:
         raise StackConfigError(problems.items)
@@ -125,6 +129,10 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
         public_network_access=v["batchPublicNetworkAccess"],
         network=network,
         pools=pools,
+        protect_data=v["protectData"],
+        storage_firewall=v["storageFirewall"],
+        storage_allowed_ip_ranges=ip_ranges,
+        warnings=tuple(problems.warnings),
     )
 
 
@@ -267,3 +275,94 @@ def _network(problems: Problems, v: dict[str, Any]) -> NetworkConfig | None:
                 "use /24 or larger: each node takes one address, Azure reserves five",
             )
     return NetworkConfig(space, prefix, v["natGateway"])
+
+
+#: What a change of each pinned setting would replace.
+_REPLACES = {
+    "location": "the resource group and the storage account",
+    "namePrefix": "every resource, the resource group and the storage account among them",
+    "resourceGroupName": "the resource group and everything in it",
+    "storageAccountName": "the storage account",
+}
+
+
+def _pins(problems: Problems, v: dict[str, Any]) -> None:
+    """With protectData, each setting that would replace protected data must equal its pin."""
+    pins = v["pinnedSettings"]
+    if not v["protectData"]:
+        if pins:
+            problems.warn(
+                "pinnedSettings",
+                "is set, but protectData is false, so nothing checks it",
+                "set protectData: true, or remove pinnedSettings",
+            )
+        return
+    problems.unknown_keys("pinnedSettings", pins, PINNED_SETTINGS)
+    missing = [key for key in PINNED_SETTINGS if key not in pins]
+    if missing:
+        current = ", ".join(f"{key}: {v[key]!r}" for key in PINNED_SETTINGS)
+        problems.add(
+            "pinnedSettings",
+            f"protectData is true, but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not pinned, so a change could replace "
+            "the protected resource group or storage account unnoticed",
+            f"pin the values they were created with, e.g. pinnedSettings: {{{current}}}",
+        )
+    for key in PINNED_SETTINGS:
+        if key not in pins or str(pins[key]) == str(v[key]):
+            continue
+        problems.add(
+            key,
+            f"{v[key]!r} differs from {pins[key]!r} in pinnedSettings: it would replace "
+            f"{_REPLACES[key]}, deleting the data protectData keeps",
+            f"set it back to {pins[key]!r}; to replace them on purpose, copy the data out, "
+            "`pulumi up` with protectData: false, then change both (README: Protected data)",
+        )
+
+
+def _storage_firewall(
+    problems: Problems, v: dict[str, Any], pools: tuple[PoolConfig, ...]
+) -> tuple[str, ...]:
+    """The IP ranges let through the storage firewall; pools it would cut off are problems."""
+    ranges = tuple(v["storageAllowedIpRanges"])
+    for value in ranges:
+        reason = _ip_rule_problem(value)
+        if reason:
+            problems.add(
+                "storageAllowedIpRanges",
+                f"{value!r} {reason}",
+                "list public IPv4 addresses (e.g. 52.1.2.3) or ranges up to /30 (e.g. 52.1.2.0/24)",
+            )
+    if not v["storageFirewall"]:
+        if ranges:
+            problems.add(
+                "storageAllowedIpRanges",
+                "is set, but storageFirewall is false, so every address may connect anyway",
+                "set storageFirewall: true, or remove storageAllowedIpRanges",
+            )
+        return ranges
+    for pool in pools:
+        if not pool.subnet:
+            problems.add(
+                f"pools.{pool.name}.subnet",
+                "is empty, so with storageFirewall the pool's nodes (Batch-managed public IPs) "
+                "could not reach storage",
+                "set subnet to 'stack' (with vnetAddressSpace) or to a subnet resource id, "
+                "or set storageFirewall: false",
+            )
+    return ranges
+
+
+def _ip_rule_problem(value: str) -> str | None:
+    """Why the storage firewall would refuse `value` as an IP rule (None when it takes it)."""
+    try:
+        block = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return "is not an IPv4 address or CIDR range"
+    if not isinstance(block, ipaddress.IPv4Network):
+        return "is IPv6, which storage IP rules do not take"
+    if not block.is_global:
+        return "is not a public address (private ranges reach storage through a subnet)"
+    if "/" in value and block.prefixlen > 30:
+        return "is a /31 or /32 range, which storage IP rules do not take"
+    return None

@@ -33,6 +33,12 @@ from batchflow.infra.config import (
     StartTask,
     default_autoscale_formula,
 )
+from batchflow.infra.node_setup import (
+    apt_waits_for_lock,
+    uses_apt,
+    with_allow_other,
+    with_apt_environment,
+)
 from batchflow.infra.rules import (
     CONTAINER_TYPES,
     ENV_NAME,
@@ -50,8 +56,11 @@ from batchflow.infra.rules import (
     Getter,
     Problems,
     duration_seconds,
+    image_is_arm64,
     node_agent_for,
     relative_path_problem,
+    vm_size_is_arm64,
+    vm_size_vcpus,
 )
 
 __all__ = ["parse_pools"]
@@ -146,13 +155,30 @@ def _pool(
         )
 
     slots = get.number("taskSlotsPerNode", 1)
+    vcpus = vm_size_vcpus(vm_size)
     if not 1 <= slots <= 256:
         problems.add(f"{where}.taskSlotsPerNode", "must be 1 to 256", "use at most 4 per vCPU")
+    elif vcpus is not None and slots > 4 * vcpus:
+        problems.add(
+            f"{where}.taskSlotsPerNode",
+            f"{slots} task slots on {vm_size} ({vcpus} vCPUs): Batch allows at most 4 per vCPU",
+            f"use at most {4 * vcpus}, or a larger VM size",
+        )
+    if image is not None and VM_SIZE.match(vm_size):
+        _check_architecture(problems, where, vm_size, image, agent or derived or "")
     fill = get.choice("nodeFillType", "Spread", NODE_FILL_TYPES)
     scale = _scale(problems, where, s, get, max(1, slots))
     start_task = _start_task(problems, f"{where}.startTask", s.get("startTask"), containers)
     container = _container(problems, f"{where}.container", s.get("container"))
     mounts = _mounts(problems, f"{where}.mounts", s.get("mounts"), containers)
+    if len(mounts) > 1 and (agent or derived or "").lower().startswith("batch.node.ubuntu 24.04"):
+        problems.warn(
+            f"{where}.mounts",
+            f"{len(mounts)} blob mounts on Ubuntu 24.04: a second mount has been reported "
+            "failing there (Azure/Batch#190, open)",
+            "mount one container and read the others with resource files, or check a node "
+            "of the pool before relying on it",
+        )
 
     subnet = get.text("subnet", "")
     if subnet == SUBNET_OF_STACK and network is None:
@@ -211,6 +237,27 @@ def _pool(
         node_communication_mode=mode,
         inter_node_communication=inter_node,
     )
+
+
+def _check_architecture(
+    problems: Problems, where: str, vm_size: str, image: ImageReference, agent: str
+) -> None:
+    size_arm = vm_size_is_arm64(vm_size)
+    image_arm = image_is_arm64(image, agent)
+    if size_arm is None or size_arm == image_arm:
+        return
+    if image_arm:
+        message = f"image {image} is built for Arm64, but {vm_size} has x64 processors"
+        fix = "use an Arm64 size (a 'p' size such as Standard_D2ps_v5), or an x64 image " + (
+            f"such as '{DEFAULT_IMAGE}'"
+        )
+    else:
+        message = f"image {image} is built for x64, but {vm_size} has Arm64 processors"
+        fix = (
+            "use an Arm64 image such as 'Canonical:ubuntu-24_04-lts:server-arm64', "
+            "or an x64 size such as Standard_D2s_v5"
+        )
+    problems.add(f"{where}.image", message, fix)
 
 
 def _image(problems: Problems, where: str, urn: str) -> ImageReference | None:
@@ -328,13 +375,25 @@ def _start_task(
     retries = get.number("maxTaskRetryCount", 1)
     if retries < -1:
         problems.add(f"{where}.maxTaskRetryCount", "must be -1 or more", "use -1 for unlimited")
+    variables = {k: str(v) for k, v in environment.items()}
+    elevated = get.flag("elevated", False)
+    if uses_apt(command) and not elevated:
+        problems.add(
+            f"{where}.elevated",
+            "is false, but the command line runs apt, which needs root",
+            "set elevated: true",
+        )
+    if uses_apt(command):
+        # A fresh node's unattended-upgrades holds the dpkg lock: wait for it, ask nothing.
+        command = apt_waits_for_lock(command)
+        variables = with_apt_environment(variables)
     return StartTask(
         command_line=command,
         resource_files=files,
         wait_for_success=get.flag("waitForSuccess", True),
         max_task_retry_count=retries,
-        elevated=get.flag("elevated", False),
-        environment={k: str(v) for k, v in environment.items()},
+        elevated=elevated,
+        environment=variables,
     )
 
 
@@ -437,5 +496,6 @@ def _mounts(
         path = get.text("path", container)
         if reason := relative_path_problem(path):
             problems.add(f"{key}.path", f"'{path}' {reason}", "use a name like 'inputs'")
-        mounts.append(BlobMount(container, path, get.text("options", "") or None))
+        # Root mounts it; non-admin tasks read it only with allow_other.
+        mounts.append(BlobMount(container, path, with_allow_other(get.text("options", ""))))
     return tuple(mounts)

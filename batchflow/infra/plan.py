@@ -19,12 +19,14 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; Pulumi brings it
 
-from batchflow.infra.config import PROJECT
+from batchflow.infra.config import PROJECT, StackConfig
 from batchflow.infra.mocks import MOCK_SUBSCRIPTION, RecordedResource, run_under_mocks
 from batchflow.infra.parse import parse_stack_config
+from batchflow.infra.rules import vm_size_vcpus
 from batchflow.infra.summary import settings_of
 
 __all__ = [
+    "NOT_CHECKED",
     "Plan",
     "PlanError",
     "PlannedResource",
@@ -79,6 +81,10 @@ class PlannedResource:
     """The settings a reviewer checks (SKU, TLS, scale, subnet, ...)."""
     inputs: dict[str, Any]
     """Every input the provider would receive."""
+    protect: bool = False
+    """Pulumi-protected: `pulumi up` refuses to delete or replace it."""
+    replace_on_changes: tuple[str, ...] = ()
+    """Inputs whose change replaces it (the rest update in place)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,10 @@ class Plan:
     outputs: dict[str, Any]
     secret_outputs: tuple[str, ...] = ()
     """Outputs Pulumi would store encrypted; batchflow's contract has none."""
+    warnings: tuple[str, ...] = ()
+    """Settings Azure may accept and then fail on, one line each."""
+    not_checked: tuple[str, ...] = ()
+    """What an offline plan cannot know, one line each."""
 
     def to_json(self) -> dict[str, Any]:
         """The plan as plain JSON data (`--output json`)."""
@@ -104,11 +114,15 @@ class Plan:
                     "parent": r.parent,
                     "settings": r.settings,
                     "inputs": _sorted_keys(r.inputs),
+                    "protect": r.protect,
+                    "replaceOnChanges": list(r.replace_on_changes),
                 }
                 for r in self.resources
             ],
             "outputs": self.outputs,  # in the contract's documented order
             "secretOutputs": list(self.secret_outputs),
+            "warnings": list(self.warnings),
+            "notChecked": list(self.not_checked),
             "note": f"ids, name suffixes and endpoints come from mocks (subscription "
             f"{MOCK_SUBSCRIPTION}); Azure assigns the real ones",
         }
@@ -169,7 +183,7 @@ def plan_stack(stack: str, project_dir: Path) -> Plan:
     Raises `StackConfigError` (bad settings; nothing ran) or `PlanError` (missing files).
     """
     settings = load_stack_settings(project_dir, stack)
-    parse_stack_config(stack, settings.project_settings())  # fail before any resource
+    config = parse_stack_config(stack, settings.project_settings())  # fail before any resource
     program = project_dir / "__main__.py"
     if not program.is_file():
         raise PlanError(f"{program} is missing: the Pulumi program is not there")
@@ -194,6 +208,8 @@ def plan_stack(stack: str, project_dir: Path) -> Plan:
             custom=r.custom,
             settings=settings_of(r.type, _plain(r.inputs)) if r.custom else {},
             inputs=_plain(r.inputs),
+            protect=r.protect,
+            replace_on_changes=r.replace_on_changes,
         )
         for r in _tree_order(result.resources)
     ]
@@ -203,7 +219,31 @@ def plan_stack(stack: str, project_dir: Path) -> Plan:
         planned,
         _plain(result.outputs),
         tuple(sorted(result.secret_outputs)),
+        warnings=tuple(str(w) for w in config.warnings),
+        not_checked=not_checked(config),
     )
+
+
+#: What no offline plan can know, whatever the stack.
+NOT_CHECKED = (
+    "Azure-side quotas: Batch accounts per region, dedicated and Spot cores per VM family, "
+    "pools per account; a quota of 0 means no node ever (README: Preflight)",
+    "replacements of existing resources: this plan starts from an empty stack; "
+    "`pulumi preview --diff` compares with what is deployed",
+    "whether the VM sizes, images and node agents are offered in the region "
+    "(`az batch location list-skus`, `az batch pool supported-images list`)",
+    "whether the deploying identity may create role assignments and locks (README: Preflight)",
+)
+
+
+def not_checked(config: StackConfig) -> tuple[str, ...]:
+    """`NOT_CHECKED`, plus the pools whose task slots could not be checked."""
+    unknown = [
+        f"taskSlotsPerNode of pool '{pool.name}': the vCPUs of {pool.vm_size} are not in its name"
+        for pool in config.pools
+        if pool.task_slots_per_node > 1 and vm_size_vcpus(pool.vm_size) is None
+    ]
+    return (*NOT_CHECKED, *unknown)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -269,20 +309,21 @@ def _depth(resource: RecordedResource, by_urn: Mapping[str, RecordedResource]) -
 _TYPE_ORDER = (
     "batchflow:azure:BatchEnvironment",
     "azure-native:resources:ResourceGroup",
-    "batchflow:azure:Storage",
-    "azure-native:storage:StorageAccount",
-    "azure-native:storage:BlobServiceProperties",
-    "azure-native:storage:BlobContainer",
-    "batchflow:azure:NodeIdentity",
-    "azure-native:managedidentity:UserAssignedIdentity",
-    "azure-native:authorization:RoleAssignment",
-    "batchflow:azure:BatchAccount",
-    "azure-native:batch:BatchAccount",
     "batchflow:azure:Network",
     "azure-native:network:VirtualNetwork",
     "azure-native:network:PublicIPAddress",
     "azure-native:network:NatGateway",
     "azure-native:network:Subnet",
+    "batchflow:azure:Storage",
+    "azure-native:storage:StorageAccount",
+    "azure-native:storage:BlobServiceProperties",
+    "azure-native:storage:BlobContainer",
+    "azure-native:authorization:ManagementLockByScope",
+    "batchflow:azure:ManagedIdentity",
+    "azure-native:managedidentity:UserAssignedIdentity",
+    "azure-native:authorization:RoleAssignment",
+    "batchflow:azure:BatchAccount",
+    "azure-native:batch:BatchAccount",
     "batchflow:azure:Pool",
     "azure-native:batch:Pool",
 )

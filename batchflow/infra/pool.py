@@ -3,6 +3,14 @@
 Every pool runs as the stack's node identity: resource files from storage containers,
 blob mounts and container registries are all reached through it, so no key, SAS token or
 registry password is written into the pool.
+
+Day-2 changes. Batch updates a pool's scale settings (autoscale formula, interval, fixed
+size), start task, metadata, application packages and certificates whatever its size; every
+other property only while the pool has no node, and answers `PropertyCannotBeUpdated`
+otherwise (Microsoft's "Update Batch pool properties"). So a change of one of
+`REPLACED_ON_CHANGE` is a replace: Pulumi deletes the pool (its nodes and the tasks on them)
+and creates it again under the same id, delete first because the id is fixed. A change of
+formula, size or start task stays an in-place update.
 """
 
 from __future__ import annotations
@@ -14,7 +22,20 @@ from pulumi_azure_native import batch
 
 from batchflow.infra.config import SUBNET_OF_STACK, AutoScale, PoolConfig, StartTask
 
-__all__ = ["Pool", "PoolArgs"]
+__all__ = ["REPLACED_ON_CHANGE", "Pool", "PoolArgs"]
+
+#: Pool inputs Batch changes only on a pool without nodes: a change replaces the pool.
+REPLACED_ON_CHANGE = (
+    "vmSize",
+    "deploymentConfiguration",
+    "taskSlotsPerNode",
+    "taskSchedulingPolicy",
+    "networkConfiguration",
+    "mountConfiguration",
+    "interNodeCommunication",
+    "targetNodeCommunicationMode",
+    "identity",
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +136,12 @@ class Pool(pulumi.ComponentResource):
                 if cfg.inter_node_communication
                 else batch.InterNodeCommunicationState.DISABLED
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                replace_on_changes=list(REPLACED_ON_CHANGE),
+                # The pool id is fixed: the old pool must go before the new one can exist.
+                delete_before_replace=True,
+            ),
         )
         self.pool_id = pool.name
         self.register_outputs({"poolId": self.pool_id})

@@ -51,6 +51,15 @@ REGISTRY_SERVER = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d+)?$", re.
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILE_MODE = re.compile(r"^0?[0-7]{3}$")
 _UBUNTU_OFFER = re.compile(r"^ubuntu-(\d\d)_(\d\d)-lts$", re.IGNORECASE)
+#: Azure's size naming: family, vCPUs, optional constrained (active) vCPUs, additive features
+#: (a AMD, d local disk, p Arm, s premium storage, ...), accelerator, version.
+_VM_SIZE_PARTS = re.compile(
+    r"^(?:Standard|Basic)_(?P<family>[A-Za-z]+)(?P<vcpus>\d+)(?:-(?P<active>\d+))?"
+    r"(?P<features>[A-Za-z]*)(?P<rest>(?:_[A-Za-z0-9]+)*)$"
+)
+_VERSION = re.compile(r"_v(\d+)$", re.IGNORECASE)
+#: Families whose number is a size tier, not a vCPU count (D3_v2 has 4 vCPUs, G5 has 32).
+_TIER_NUMBERED_FAMILIES = frozenset({"A", "D", "DS", "G", "GS"})
 
 STORAGE_SKUS = (
     "Standard_LRS",
@@ -87,6 +96,43 @@ def node_agent_for(image: ImageReference) -> str | None:
     return None
 
 
+def vm_size_vcpus(vm_size: str) -> int | None:
+    """vCPUs of `vm_size` read from its name, or None where the name does not say.
+
+    `Standard_D8s_v5` -> 8, `Standard_E64-16ds_v4` (constrained) -> 16, `Standard_B2ms` -> 2.
+    Sizes of version 2 or older whose number is a tier (A, D/DS v1-v2, G/GS) give None, as do
+    names batchflow cannot read: their slots are not checked offline.
+    """
+    parts = _VM_SIZE_PARTS.match(vm_size)
+    if not parts or vm_size.lower().startswith("basic_"):
+        return None
+    version_match = _VERSION.search(parts["rest"])
+    version = int(version_match[1]) if version_match else 1
+    family = parts["family"].upper()
+    if version < 3 and not (
+        family == "B" or (version == 2 and family not in _TIER_NUMBERED_FAMILIES)
+    ):
+        return None
+    vcpus = int(parts["active"] or parts["vcpus"])
+    return vcpus or None
+
+
+def vm_size_is_arm64(vm_size: str) -> bool | None:
+    """Whether `vm_size` has Arm64 processors (a `p` among its features, as in D2ps_v5).
+
+    None when the name cannot be read.
+    """
+    parts = _VM_SIZE_PARTS.match(vm_size)
+    if not parts:
+        return None
+    return "p" in parts["features"].lower()
+
+
+def image_is_arm64(image: ImageReference, node_agent_sku_id: str) -> bool:
+    """Whether a marketplace image (or its node agent) is built for Arm64."""
+    return "arm64" in image.sku.lower() or node_agent_sku_id.lower().endswith("arm64")
+
+
 def relative_path_problem(path: str) -> str | None:
     """Why `path` is not a relative path that stays in its directory (None when it is)."""
     problem = path_problem(path)
@@ -109,10 +155,15 @@ class Problems:
     def __init__(self, stack: str) -> None:
         self.stack = stack
         self.items: list[ConfigProblem] = []
+        self.warnings: list[ConfigProblem] = []
 
     def add(self, key: str, message: str, fix: str) -> None:
         """Record that `batchflow:<key>` is wrong."""
         self.items.append(ConfigProblem(self.stack, f"{PROJECT}:{key}", message, fix))
+
+    def warn(self, key: str, message: str, fix: str) -> None:
+        """Record that `batchflow:<key>` is allowed but likely to fail on Azure."""
+        self.warnings.append(ConfigProblem(self.stack, f"{PROJECT}:{key}", message, fix))
 
     def unknown_keys(self, where: str, given: Iterable[str], known: Iterable[str]) -> None:
         """A problem for each key of `given` that is not in `known`, with the likely fix."""

@@ -10,11 +10,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from batchflow.infra.identity import STORAGE_BLOB_DATA_CONTRIBUTOR
+from batchflow.infra.identity import ROLE_NAMES
 
 __all__ = ["settings_of"]
-
-_ROLE_NAMES = {STORAGE_BLOB_DATA_CONTRIBUTOR: "Storage Blob Data Contributor"}
 
 Inputs = Mapping[str, Any]
 
@@ -39,7 +37,26 @@ def _storage_account(i: Inputs) -> dict[str, Any]:
         "minimumTls": i.get("minimumTlsVersion"),
         "publicBlobAccess": i.get("allowBlobPublicAccess"),
         "sharedKeyAccess": i.get("allowSharedKeyAccess"),
+        "network": _storage_network(i.get("networkRuleSet") or {}),
     }
+
+
+def _storage_network(rules: Inputs) -> str:
+    """'open to all networks' or 'deny; allow 1 subnet, 2 IP ranges, AzureServices'."""
+    if rules.get("defaultAction") != "Deny":
+        return "open to all networks"
+    allowed = [
+        f"{len(rules.get('virtualNetworkRules') or [])} subnet(s)",
+        f"{len(rules.get('ipRules') or [])} IP range(s)",
+    ]
+    if rules.get("bypass"):
+        allowed.append(str(rules["bypass"]))
+    return "deny; allow " + ", ".join(allowed)
+
+
+def _lock(i: Inputs) -> dict[str, Any]:
+    scope = str(i.get("scope", ""))
+    return {"level": i.get("level"), "on": "/".join(scope.split("/")[-2:]) if scope else None}
 
 
 def _blob_service(i: Inputs) -> dict[str, Any]:
@@ -55,9 +72,10 @@ def _role_assignment(i: Inputs) -> dict[str, Any]:
     role = str(i.get("roleDefinitionId", "")).rsplit("/", 1)[-1]
     scope = str(i.get("scope", ""))
     return {
-        "role": _ROLE_NAMES.get(role, role),
+        "role": ROLE_NAMES.get(role, role),
         "principalType": i.get("principalType"),
         "scope": "/".join(scope.split("/")[-2:]) if scope else None,
+        "name": i.get("roleAssignmentName"),
     }
 
 
@@ -144,6 +162,7 @@ _SUMMARIES: Mapping[str, Callable[[Inputs], dict[str, Any]]] = {
     "azure-native:storage:BlobServiceProperties": _blob_service,
     "azure-native:storage:BlobContainer": _container,
     "azure-native:authorization:RoleAssignment": _role_assignment,
+    "azure-native:authorization:ManagementLockByScope": _lock,
     "azure-native:batch:BatchAccount": _batch_account,
     "azure-native:batch:Pool": _pool,
     "azure-native:network:VirtualNetwork": _vnet,

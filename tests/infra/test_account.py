@@ -17,6 +17,10 @@ STORAGE_ID = (
 )
 IDENTITY_ID = (
     f"{SUBSCRIPTION_PREFIX}/resourceGroups/{RG}/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/account"
+)
+NODES_ID = (
+    f"{SUBSCRIPTION_PREFIX}/resourceGroups/{RG}/providers/"
     "Microsoft.ManagedIdentity/userAssignedIdentities/nodes"
 )
 VAULT_ID = f"{SUBSCRIPTION_PREFIX}/resourceGroups/kv/providers/Microsoft.KeyVault/vaults/bfkv"
@@ -26,7 +30,7 @@ ACCOUNT = "azure-native:batch:BatchAccount"
 def build(**overrides: Any) -> MockRun:
     def program() -> dict[str, pulumi.Output[str]]:
         account = BatchAccount(
-            "bfdev", BatchAccountArgs(RG, LOCATION, STORAGE_ID, IDENTITY_ID, **overrides)
+            "bfdev", BatchAccountArgs(RG, LOCATION, STORAGE_ID, IDENTITY_ID, NODES_ID, **overrides)
         )
         return {
             "name": account.account_name,
@@ -43,13 +47,14 @@ def test_pools_are_allocated_by_batch_service() -> None:
     assert "keyVaultReference" not in inputs
 
 
-def test_auto_storage_uses_the_managed_identity_not_keys() -> None:
+def test_auto_storage_uses_the_accounts_identity_and_nodes_use_theirs() -> None:
     inputs = build().one(ACCOUNT).inputs
     assert inputs["autoStorage"] == {
         "storageAccountId": STORAGE_ID,
         "authenticationMode": "BatchAccountManagedIdentity",
-        "nodeIdentityReference": {"resourceId": IDENTITY_ID},
+        "nodeIdentityReference": {"resourceId": NODES_ID},
     }
+    # the account acts as its own identity, never as the nodes'
     assert inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [IDENTITY_ID]}
 
 

@@ -23,7 +23,12 @@ from batchflow.infra.config import (
     default_autoscale_formula,
 )
 from batchflow.infra.parse import parse_stack_config
-from batchflow.infra.rules import duration_seconds, node_agent_for
+from batchflow.infra.rules import (
+    duration_seconds,
+    node_agent_for,
+    vm_size_is_arm64,
+    vm_size_vcpus,
+)
 
 from ..conftest import REPO
 
@@ -31,6 +36,12 @@ SUBNET = (
     "/subscriptions/1/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
 )
 VAULT_ID = "/subscriptions/1/resourceGroups/kv/providers/Microsoft.KeyVault/vaults/bfkv"
+PINS = {
+    "location": "westeurope",
+    "namePrefix": "batchflow",
+    "resourceGroupName": "",
+    "storageAccountName": "",
+}
 
 
 def problem_of(settings: dict[str, Any], stack: str = "dev") -> StackConfigError:
@@ -333,6 +344,72 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"pools": ["render"]}, "batchflow:pools", "map"),
     # no pool at all
     ({"pools": {}}, "batchflow:pools", "add one"),
+    # more task slots than 4 per vCPU (Standard_D2s_v5 has 2)
+    ({"pools": {"p": {"taskSlotsPerNode": 9}}}, f"{P}.taskSlotsPerNode", "at most 8"),
+    # constrained vCPUs count: Standard_E64-16ds_v4 has 16 active
+    (
+        {"pools": {"p": {"vmSize": "Standard_E64-16ds_v4", "taskSlotsPerNode": 65}}},
+        f"{P}.taskSlotsPerNode",
+        "at most 64",
+    ),
+    # an Arm64 image on an x64 size
+    (
+        {"pools": {"p": {"image": "Canonical:ubuntu-24_04-lts:server-arm64"}}},
+        f"{P}.image",
+        "Arm64 size",
+    ),
+    # an x64 image on an Arm64 size
+    ({"pools": {"p": {"vmSize": "Standard_E4pds_v5"}}}, f"{P}.image", "server-arm64"),
+    # apt in a start task that is not elevated
+    (
+        {"pools": {"p": {"startTask": {"commandLine": "/bin/bash -c 'apt-get install -y jq'"}}}},
+        f"{P}.startTask.elevated",
+        "elevated: true",
+    ),
+    # protectData without pins
+    ({"protectData": True}, "batchflow:pinnedSettings", "pinnedSettings: {location: 'westeurope'"),
+    # a pinned setting changed
+    (
+        {"protectData": True, "pinnedSettings": PINS, "location": "northeurope"},
+        "batchflow:location",
+        "set it back to 'westeurope'",
+    ),
+    # a storage account renamed under protection
+    (
+        {"protectData": True, "pinnedSettings": PINS, "storageAccountName": "bfnewname"},
+        "batchflow:storageAccountName",
+        "protectData: false",
+    ),
+    # a pin of a setting that replaces nothing
+    (
+        {"protectData": True, "pinnedSettings": {**PINS, "storageSku": "Standard_LRS"}},
+        "batchflow:pinnedSettings.storageSku",
+        "location",
+    ),
+    # the storage firewall would cut off a pool with Batch-managed networking
+    ({"storageFirewall": True}, "batchflow:pools.default.subnet", "stack"),
+    # allowed IPs without the firewall change nothing
+    ({"storageAllowedIpRanges": ["52.1.2.3"]}, "batchflow:storageAllowedIpRanges", "true"),
+    # a private range in the storage firewall
+    (
+        {
+            "storageFirewall": True,
+            "storageAllowedIpRanges": ["10.0.0.0/8"],
+            "pools": {"p": {"subnet": SUBNET}},
+        },
+        "batchflow:storageAllowedIpRanges",
+        "public",
+    ),
+    # a /32 range, which storage IP rules refuse
+    (
+        {
+            "storageFirewall": True,
+            "storageAllowedIpRanges": ["52.1.2.3/32"],
+            "pools": {"p": {"subnet": SUBNET}},
+        },
+        "batchflow:storageAllowedIpRanges",
+        "/30",
+    ),
 ]
 
 
@@ -440,3 +517,108 @@ def test_default_formula_follows_pending_tasks_and_scales_to_zero() -> None:
     # nothing pending -> zero nodes; 8 slots per node -> ceil(pending / 8) nodes
     assert "$nodes = $pending > 0 ? ($pending + 7) / 8 : 0;" in formula
     assert formula.endswith("$NodeDeallocationOption = taskcompletion;")
+
+
+@pytest.mark.parametrize(
+    ("vm_size", "vcpus", "arm64"),
+    [
+        ("Standard_D2s_v5", 2, False),  # the number is the vCPUs from v3 on
+        ("Standard_D8s_v5", 8, False),
+        ("Standard_E64-16ds_v4", 16, False),  # constrained: 16 active vCPUs
+        ("Standard_NC24ads_A100_v4", 24, False),  # accelerator in the name
+        ("Standard_D2ps_v5", 2, True),  # p: Arm64 (Ampere)
+        ("Standard_D4plds_v5", 4, True),
+        ("Standard_B2ms", 2, False),  # B-series: the number is the vCPUs
+        ("Standard_F4s_v2", 4, False),
+        ("Standard_D3_v2", None, False),  # a tier, not vCPUs (D3_v2 has 4)
+        ("Standard_D11_v2", None, False),  # a tier (D11_v2 has 2)
+        ("Standard_G5", None, False),  # a tier (G5 has 32)
+        ("Standard_A4", None, False),  # classic A: a tier
+        ("Basic_A1", None, False),
+        ("Standard_HB120-16rs_v3", 16, False),
+    ],
+)
+def test_vcpus_and_architecture_from_the_size_name(
+    vm_size: str, vcpus: int | None, arm64: bool
+) -> None:
+    assert vm_size_vcpus(vm_size) == vcpus
+    assert vm_size_is_arm64(vm_size) is arm64
+
+
+def test_slots_of_a_size_whose_vcpus_are_unknown_are_not_refused() -> None:
+    cfg = parse_stack_config(
+        "dev", {"pools": {"p": {"vmSize": "Standard_D3_v2", "taskSlotsPerNode": 16}}}
+    )
+    assert cfg.pools[0].task_slots_per_node == 16
+
+
+def test_four_slots_per_vcpu_is_accepted() -> None:
+    cfg = parse_stack_config("dev", {"pools": {"p": {"taskSlotsPerNode": 8}}})
+    assert cfg.pools[0].task_slots_per_node == 8
+
+
+def test_arm64_image_on_arm64_size_is_accepted() -> None:
+    cfg = parse_stack_config(
+        "dev",
+        {
+            "pools": {
+                "p": {
+                    "vmSize": "Standard_D2ps_v5",
+                    "image": "Canonical:ubuntu-24_04-lts:server-arm64",
+                }
+            }
+        },
+    )
+    assert cfg.pools[0].node_agent_sku_id == "batch.node.ubuntu 24.04-arm64"
+
+
+def test_pinned_settings_that_match_are_accepted_and_protect() -> None:
+    cfg = parse_stack_config("prod", {"protectData": True, "pinnedSettings": PINS})
+    assert cfg.protect_data is True and cfg.warnings == ()
+
+
+def test_pins_without_protect_data_are_a_warning() -> None:
+    cfg = parse_stack_config("dev", {"pinnedSettings": PINS})
+    (warning,) = cfg.warnings
+    assert (warning.stack, warning.key) == ("dev", "batchflow:pinnedSettings")
+    assert cfg.protect_data is False
+
+
+@pytest.mark.parametrize(
+    ("agent_image", "mounts", "warned"),
+    [
+        # two mounts on Ubuntu 24.04: Azure/Batch#190
+        ("Canonical:ubuntu-24_04-lts:server", 2, True),
+        # one mount is fine
+        ("Canonical:ubuntu-24_04-lts:server", 1, False),
+        # two mounts on 22.04 are not affected
+        ("Canonical:0001-com-ubuntu-server-jammy:22_04-lts", 2, False),
+    ],
+)
+def test_more_than_one_blob_mount_on_ubuntu_2404_warns(
+    agent_image: str, mounts: int, warned: bool
+) -> None:
+    pool: dict[str, Any] = {
+        "image": agent_image,
+        "mounts": [{"container": c} for c in ("inputs", "logs")[:mounts]],
+    }
+    if "jammy" in agent_image:
+        pool["nodeAgentSkuId"] = "batch.node.ubuntu 22.04"
+    cfg = parse_stack_config("dev", {"pools": {"p": pool}})
+    keys = [w.key for w in cfg.warnings]
+    assert keys == (["batchflow:pools.p.mounts"] if warned else [])
+    if warned:
+        assert "Azure/Batch#190" in str(cfg.warnings[0])
+
+
+def test_storage_firewall_with_every_pool_in_a_subnet_is_accepted() -> None:
+    cfg = parse_stack_config(
+        "prod",
+        {
+            "storageFirewall": True,
+            "storageAllowedIpRanges": ["52.1.2.3", "52.1.2.0/24"],
+            "pools": {"p": {"subnet": SUBNET}},
+        },
+    )
+    assert cfg.storage_firewall is True
+    assert cfg.storage_allowed_ip_ranges == ("52.1.2.3", "52.1.2.0/24")

@@ -14,7 +14,12 @@ from typer.testing import CliRunner
 
 from batchflow.cli.main import app
 from batchflow.infra.environment import STACK_OUTPUTS
-from batchflow.infra.plan import SECRET_PLACEHOLDER, find_project_dir, load_stack_settings
+from batchflow.infra.plan import (
+    NOT_CHECKED,
+    SECRET_PLACEHOLDER,
+    find_project_dir,
+    load_stack_settings,
+)
 
 from ..conftest import REPO
 
@@ -39,7 +44,7 @@ def project_with(tmp_path: Path, stack: str, text: str) -> Path:
 def test_plan_table_lists_resources_settings_and_outputs() -> None:
     code, out, err = invoke("--stack", "dev", "--project-dir", str(REPO))
     assert (code, err) == (0, "")
-    assert "stack dev  10 Azure resources" in out
+    assert "stack dev  14 Azure resources" in out
     for text in (
         "batch:Pool",
         "id=render",
@@ -152,3 +157,80 @@ def test_stack_file_values_override_project_defaults_and_secrets_are_masked(tmp_
     assert settings.values["other:token"] == SECRET_PLACEHOLDER
     assert settings.secret_keys == ("other:token",)
     assert settings.pulumi_strings()["batchflow:pools"] == '{"default": {}}'
+
+
+def test_plan_says_what_it_cannot_check() -> None:
+    code, out, _ = invoke("--stack", "dev", "--project-dir", str(REPO))
+    assert code == 0
+    tail = out[out.index("not checked offline") :]
+    assert "quotas" in tail and "Spot" in tail
+    assert "replacements of existing resources" in tail
+    code, out, _ = invoke("--stack", "dev", "--project-dir", str(REPO), "--output", "json")
+    assert list(json.loads(out)["notChecked"]) == list(NOT_CHECKED)
+
+
+def test_plan_marks_protected_resources_and_pool_replacements() -> None:
+    code, out, _ = invoke("--stack", "prod", "--project-dir", str(REPO), "--output", "json")
+    assert code == 0
+    resources = json.loads(out)["resources"]
+    protected = {r["type"] for r in resources if r["protect"]}
+    assert "azure-native:storage:StorageAccount" in protected
+    (pool,) = [r for r in resources if r["type"] == "azure-native:batch:Pool"]
+    assert "vmSize" in pool["replaceOnChanges"]
+    assert "scaleSettings" not in pool["replaceOnChanges"]
+    code, text, _ = invoke("--stack", "prod", "--project-dir", str(REPO))
+    assert "protected" in text
+
+
+@pytest.mark.parametrize(
+    ("pool", "key", "fix_word"),
+    [
+        # 200 slots on 2 vCPUs: Batch allows 8
+        ("{vmSize: Standard_D2s_v5, taskSlotsPerNode: 200}", "taskSlotsPerNode", "at most 8"),
+        # an Arm64 image on an x64 size
+        ("{image: 'Canonical:ubuntu-24_04-lts:server-arm64'}", "image", "Standard_D2ps_v5"),
+        # an x64 image on an Arm64 size
+        ("{vmSize: Standard_D2ps_v5}", "image", "server-arm64"),
+    ],
+)
+def test_settings_azure_rejects_are_one_line_and_exit_2(
+    tmp_path: Path, pool: str, key: str, fix_word: str
+) -> None:
+    stack = f"config:\n  batchflow:pools:\n    render: {pool}\n"
+    code, out, err = invoke(
+        "--stack", "bad", "--project-dir", str(project_with(tmp_path, "bad", stack))
+    )
+    assert code == 2 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: stack 'bad': batchflow:pools.render.{key}: ")
+    assert "; fix: " in line and fix_word in line
+
+
+def test_two_mounts_on_ubuntu_2404_are_a_warning_not_an_error(tmp_path: Path) -> None:
+    stack = """\
+config:
+  batchflow:pools:
+    render:
+      mounts: [{container: inputs}, {container: logs}]
+"""
+    code, out, err = invoke(
+        "--stack", "w", "--project-dir", str(project_with(tmp_path, "w", stack))
+    )
+    assert code == 0 and "batch:Pool" in out
+    (line,) = err.splitlines()
+    assert line.startswith("warning: stack 'w': batchflow:pools.render.mounts: ")
+    assert "Azure/Batch#190" in line and "; fix: " in line
+    code, out, _ = invoke("--stack", "w", "--project-dir", str(tmp_path), "--output", "json")
+    assert len(json.loads(out)["warnings"]) == 1
+
+
+def test_changed_pinned_setting_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    stack = (REPO / "stacks" / "Pulumi.prod.yaml").read_text()
+    stack = stack.replace("batchflow:namePrefix: bfprod", "batchflow:namePrefix: bfprd")
+    code, out, err = invoke(
+        "--stack", "prod", "--project-dir", str(project_with(tmp_path, "prod", stack))
+    )
+    assert code == 2 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("error: stack 'prod': batchflow:namePrefix: 'bfprd' differs from")
+    assert "set it back to 'bfprod'" in line and "protectData: false" in line

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from batchflow.infra.mocks import MockRun
-from batchflow.infra.pool import Pool, PoolArgs
+from batchflow.infra.pool import REPLACED_ON_CHANGE, Pool, PoolArgs
 
 from .conftest import RG, SUBSCRIPTION_PREFIX, children_of, config, run
 
@@ -167,9 +167,73 @@ def test_blob_mounts_go_through_the_identity_without_keys() -> None:
             "containerName": "outputs",
             "relativeMountPath": "out",
             "identityReference": {"resourceId": IDENTITY_ID},
-            "blobfuseOptions": "-o ro",
+            "blobfuseOptions": "-o ro -o allow_other",
         }
     }
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        # none given: Microsoft's caching options, and non-admin tasks may read
+        (None, "-o attr_timeout=240 -o entry_timeout=240 -o negative_timeout=120 -o allow_other"),
+        # the stack's options are kept, allow_other added
+        ("-o attr_timeout=60", "-o attr_timeout=60 -o allow_other"),
+        # already there: not twice
+        ("-o allow_other -o ro", "-o allow_other -o ro"),
+    ],
+)
+def test_every_blob_mount_lets_non_admin_tasks_read_it(options: str | None, expected: str) -> None:
+    mount: dict[str, Any] = {"container": "inputs"}
+    if options is not None:
+        mount["options"] = options
+    (configured,) = build({"mounts": [mount]})["mountConfiguration"]
+    assert configured["azureBlobFileSystemConfiguration"]["blobfuseOptions"] == expected
+
+
+def test_start_task_with_apt_waits_for_the_dpkg_lock_and_asks_nothing() -> None:
+    start = build(
+        {
+            "startTask": {
+                "commandLine": "/bin/bash -c 'apt-get update && apt install -y ffmpeg'",
+                "elevated": True,
+                "environment": {"NEEDRESTART_MODE": "l"},
+            }
+        }
+    )["startTask"]
+    assert start["commandLine"] == (
+        "/bin/bash -c 'apt-get -o DPkg::Lock::Timeout=600 update && "
+        "apt -o DPkg::Lock::Timeout=600 install -y ffmpeg'"
+    )
+    variables = {e["name"]: e["value"] for e in start["environmentSettings"]}
+    assert variables == {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "l"}
+
+
+def test_start_task_without_apt_is_passed_as_written() -> None:
+    start = build({"startTask": {"commandLine": "/bin/bash -c 'apt-cache policy; ./setup.sh'"}})[
+        "startTask"
+    ]
+    assert start["commandLine"] == "/bin/bash -c 'apt-cache policy; ./setup.sh'"
+    assert "environmentSettings" not in start
+
+
+def test_properties_batch_cannot_update_with_nodes_replace_the_pool_deleting_first() -> None:
+    pool = build_run({}).one(POOL)
+    assert set(pool.replace_on_changes) == set(REPLACED_ON_CHANGE)
+    assert pool.delete_before_replace is True
+    # what Batch updates on a pool with nodes stays an in-place update
+    for updatable in ("scaleSettings", "startTask", "metadata", "applicationPackages"):
+        assert updatable not in pool.replace_on_changes
+    # every name is an input of the pool resource as the provider spells it
+    inputs = build_run(
+        {
+            "mounts": [{"container": "inputs"}],
+            "subnet": "stack",
+            "publicIPAddresses": "NoPublicIPAddresses",
+        },
+        **NETWORK,
+    ).one(POOL)
+    assert set(REPLACED_ON_CHANGE) <= set(inputs.inputs)
 
 
 def test_containers_prefetch_images_and_pull_with_the_identity() -> None:

@@ -12,13 +12,14 @@ import functools
 import json
 import re
 import runpy
+from typing import Any
 
 import pulumi
 import pytest
 
 from batchflow.infra.config import AutoScale, StackConfig
 from batchflow.infra.environment import STACK_OUTPUTS
-from batchflow.infra.identity import STORAGE_BLOB_DATA_CONTRIBUTOR
+from batchflow.infra.identity import STORAGE_BLOB_DATA_CONTRIBUTOR, STORAGE_BLOB_DATA_READER
 from batchflow.infra.mocks import MockRun, run_under_mocks
 from batchflow.infra.parse import parse_stack_config
 from batchflow.infra.plan import load_stack_settings
@@ -63,7 +64,7 @@ def test_exports_exactly_the_stack_output_contract(stack: tuple[StackConfig, Moc
     assert tuple(outputs) == STACK_OUTPUTS
     account = result.one("azure-native:batch:BatchAccount").state
     storage = result.one("azure-native:storage:StorageAccount").state
-    identity = result.one("azure-native:managedidentity:UserAssignedIdentity").state
+    identity = node_identity(result)
     group = result.one("azure-native:resources:ResourceGroup").state
     assert outputs["batchAccountName"] == account["name"]
     assert outputs["batchAccountEndpoint"] == f"https://{account['accountEndpoint']}"
@@ -95,16 +96,32 @@ def test_storage_has_secure_defaults(stack: tuple[StackConfig, MockRun]) -> None
     assert {c.inputs["publicAccess"] for c in containers} == {"None"}
 
 
-def test_node_identity_holds_blob_data_role_on_the_storage_account(
+def node_identity(result: MockRun) -> dict[str, Any]:
+    """The state of the identity the pools run as."""
+    identities = result.of_type("azure-native:managedidentity:UserAssignedIdentity")
+    (nodes,) = [i for i in identities if i.name.endswith("-nodes")]
+    return nodes.state
+
+
+def test_node_identity_reads_inputs_and_writes_outputs_and_logs_only(
     stack: tuple[StackConfig, MockRun],
 ) -> None:
     _, result = stack
-    role = result.one("azure-native:authorization:RoleAssignment").inputs
-    identity = result.one("azure-native:managedidentity:UserAssignedIdentity").state
-    assert role["roleDefinitionId"].endswith(f"/roleDefinitions/{STORAGE_BLOB_DATA_CONTRIBUTOR}")
-    assert role["principalId"] == identity["principalId"]
-    assert role["principalType"] == "ServicePrincipal"
-    assert role["scope"] == result.one("azure-native:storage:StorageAccount").state["id"]
+    identity = node_identity(result)
+    containers = {
+        c.inputs["containerName"]: c.state["id"]
+        for c in result.of_type("azure-native:storage:BlobContainer")
+    }
+    roles = {
+        r.inputs["scope"]: r.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+        for r in result.of_type("azure-native:authorization:RoleAssignment")
+        if r.inputs["principalId"] == identity["principalId"]
+    }
+    assert roles == {
+        containers["inputs"]: STORAGE_BLOB_DATA_READER,
+        containers["outputs"]: STORAGE_BLOB_DATA_CONTRIBUTOR,
+        containers["logs"]: STORAGE_BLOB_DATA_CONTRIBUTOR,
+    }
 
 
 def test_account_reaches_auto_storage_through_the_identity(
@@ -113,6 +130,7 @@ def test_account_reaches_auto_storage_through_the_identity(
     cfg, result = stack
     account = result.one("azure-native:batch:BatchAccount").inputs
     identity_id = result.outputs["nodeIdentityResourceId"]
+    assert identity_id not in account["identity"]["userAssignedIdentities"]
     assert account["poolAllocationMode"] == cfg.pool_allocation_mode
     assert account["autoStorage"]["authenticationMode"] == "BatchAccountManagedIdentity"
     assert account["autoStorage"]["nodeIdentityReference"] == {"resourceId": identity_id}
@@ -152,7 +170,11 @@ def test_dev_is_a_small_spot_pool_that_scales_to_zero() -> None:
     assert "networkConfiguration" not in pool.inputs
     assert result.of_type("azure-native:network:VirtualNetwork") == []
     assert "SharedKey" in cfg.authentication_modes
-    assert len([r for r in result.resources if r.custom]) == 10
+    # group, storage account, blob service, 3 containers, 2 identities, 4 roles, account, pool
+    assert len([r for r in result.resources if r.custom]) == 14
+    assert [r for r in result.resources if r.protect] == []
+    rules = result.one("azure-native:storage:StorageAccount").inputs["networkRuleSet"]
+    assert rules["defaultAction"] == "Allow"  # dev leaves storage open (stack file says so)
 
 
 def test_prod_pool_is_larger_dedicated_plus_spot_in_a_subnet_without_public_ips() -> None:
@@ -176,6 +198,52 @@ def test_prod_pool_is_larger_dedicated_plus_spot_in_a_subnet_without_public_ips(
     assert account["allowedAuthenticationModes"] == ["AAD"]
     storage = result.one("azure-native:storage:StorageAccount").inputs
     assert storage["allowSharedKeyAccess"] is False
+
+
+def test_prod_data_is_protected_locked_and_behind_the_storage_firewall() -> None:
+    _, result = stack_run("prod")
+    protected = {r.type for r in result.resources if r.protect}
+    assert protected == {
+        "azure-native:resources:ResourceGroup",
+        "azure-native:storage:StorageAccount",
+        "azure-native:storage:BlobContainer",
+    }
+    account = result.one("azure-native:storage:StorageAccount")
+    lock = result.one("azure-native:authorization:ManagementLockByScope").inputs
+    assert (lock["scope"], lock["level"]) == (account.state["id"], "CanNotDelete")
+    rules = account.inputs["networkRuleSet"]
+    assert rules["defaultAction"] == "Deny" and rules["bypass"] == "AzureServices"
+    subnet = result.one("azure-native:network:Subnet").state["id"]
+    assert rules["virtualNetworkRules"] == [{"virtualNetworkResourceId": subnet, "action": "Allow"}]
+
+
+def test_prod_start_task_waits_for_apt_and_its_mount_is_readable_by_tasks() -> None:
+    _, result = stack_run("prod")
+    (pool,) = result.of_type("azure-native:batch:Pool")
+    start = pool.inputs["startTask"]
+    assert start["commandLine"].count("apt-get -o DPkg::Lock::Timeout=600 ") == 2
+    assert {"name": "DEBIAN_FRONTEND", "value": "noninteractive"} in start["environmentSettings"]
+    (mount,) = pool.inputs["mountConfiguration"]
+    assert mount["azureBlobFileSystemConfiguration"]["blobfuseOptions"].endswith("-o allow_other")
+
+
+def test_changing_a_pinned_prod_setting_stops_the_program_with_one_line() -> None:
+    stopped: list[str] = []
+
+    def program() -> None:
+        try:
+            runpy.run_path(str(PROGRAM), run_name="__main__")
+        except pulumi.RunError as exc:
+            stopped.append(str(exc))
+
+    settings = load_stack_settings(REPO, "prod").pulumi_strings()
+    settings["batchflow:location"] = "northeurope"
+    result = run_under_mocks(program, stack="prod", config=settings)
+    assert result.resources == []
+    (message,) = stopped
+    (line,) = message.splitlines()
+    assert line.startswith("stack 'prod': batchflow:location: 'northeurope' differs from")
+    assert "'westeurope'" in line and "; fix: " in line
 
 
 def test_bad_settings_stop_the_program_before_any_resource() -> None:

@@ -96,7 +96,7 @@ def test_monitoring_commands(flow: Path, state_dir: Path, tmp_path: Path) -> Non
     code, out, _ = invoke("delete", "cli-job", "--yes", *s, "--output", "json")
     assert code == 0 and json.loads(out) == {"id": "cli-job", "deleted": True}
     code, _, err = invoke("status", "cli-job", *s)
-    assert code == 2 and "no job 'cli-job'" in err
+    assert code == 2 and "job 'cli-job' does not exist" in err
 
 
 def test_detach_then_terminate(tmp_path: Path, state_dir: Path) -> None:
@@ -110,7 +110,7 @@ def test_detach_then_terminate(tmp_path: Path, state_dir: Path) -> None:
     result = json.loads(out)
     assert result["state"] == "completed" and result["terminateReason"] == "enough"
     code, _, err = invoke("terminate", "slow", *s)
-    assert code == 2 and "already completed" in err
+    assert code == 2 and "slow' is completed" in err
 
 
 def test_a_missing_input_is_exit_2_naming_task_and_field(tmp_path: Path, state_dir: Path) -> None:
@@ -136,12 +136,12 @@ def test_a_changed_task_needs_replace(flow: Path, state_dir: Path) -> None:
     code, _, err = invoke("submit", str(flow), *s)
     assert code == 2 and "task 'a'" in err and "--replace" in err
     assert len(err.strip().splitlines()) == 1
-    code, out, _ = invoke("submit", str(flow), *s, "--replace")
-    # the job had completed (onAllTasksComplete): --replace reopens it and reruns only 'a'
-    assert code == 0 and "1 replaced" in out
+    code, _, err = invoke("submit", str(flow), *s, "--replace")
+    # the job completed (onAllTasksComplete): Batch changes nothing in it, --replace neither
+    assert code == 2 and "is completed" in err and "batchflow delete cli-job" in err
+    assert invoke("delete", "cli-job", "--yes", *s)[0] == 0
+    assert invoke("submit", str(flow), *s)[0] == 0
     assert invoke("logs", "cli-job", "a", *s)[1] == "hello again\n"
-    code, out, _ = invoke("status", "cli-job", *s, "--output", "json")
-    assert json.loads(out)["terminateReason"] == "AllTasksComplete"
 
 
 def test_an_unusable_state_dir_is_one_line(flow: Path, tmp_path: Path) -> None:
@@ -150,6 +150,7 @@ def test_an_unusable_state_dir_is_one_line(flow: Path, tmp_path: Path) -> None:
     code, _, err = invoke("submit", str(flow), "--state-dir", str(blocker / "state"))
     assert code == 2
     assert "cannot use the state directory" in err and len(err.strip().splitlines()) == 1
+    assert "--state-dir" in err  # the CLI's advice: the store names no flag
 
 
 def test_nothing_submitted_yet(tmp_path: Path) -> None:
@@ -181,4 +182,88 @@ def test_enable_a_job_its_task_disabled(tmp_path: Path, state_dir: Path) -> None
     code, _, err = invoke("enable", "dis", *s)  # not disabled any more
     assert code == 2 and "not disabled" in err and len(err.strip().splitlines()) == 1
     code, _, err = invoke("enable", "nosuchjob", *s)
-    assert code == 2 and "no job 'nosuchjob'" in err
+    assert code == 2 and "job 'nosuchjob' does not exist" in err
+
+
+def test_reactivate_failed_tasks_after_a_fix(tmp_path: Path, state_dir: Path) -> None:
+    fixed = tmp_path / "fixed"
+    path = tmp_path / "fix.py"
+    path.write_text(
+        "from batchflow import Job\n"
+        "job = Job('fixable')\n"
+        f"job.task('a', \"/bin/sh -c 'test -e {fixed}'\")\n"
+        f"job.task('b', \"/bin/sh -c 'test -e {fixed}'\")\n"
+        "job.task('ok', '/bin/true')\n"
+    )
+    s = ("--state-dir", str(state_dir))
+    assert invoke("submit", str(path), *s)[0] == 1
+    code, out, _ = invoke("tasks", "fixable", "--state", "failed", *s, "--output", "json")
+    assert code == 0 and sorted(t["id"] for t in json.loads(out)) == ["a", "b"]
+    code, out, _ = invoke("tasks", "fixable", "--state", "succeeded", *s)
+    assert code == 0 and "ok" in out and " a " not in out
+    code, _, err = invoke("reactivate", "fixable", *s)  # neither tasks nor --failed
+    assert code == 2 and "--failed" in err
+    code, _, err = invoke("reactivate", "fixable", "ok", *s)
+    assert code == 2 and "succeeded" in err and len(err.strip().splitlines()) == 1
+    fixed.touch()
+    code, out, _ = invoke("reactivate", "fixable", "--failed", *s)
+    assert code == 0 and "2 tasks reactivated" in out
+    code, out, err = invoke("submit", str(path), *s)  # attaches and follows the new outcome
+    assert code == 0, err
+    code, out, _ = invoke("status", "fixable", *s, "--output", "json")
+    assert json.loads(out)["counts"]["succeeded"] == 3
+
+
+def test_terminate_task_and_update_a_job(tmp_path: Path, state_dir: Path) -> None:
+    gate = tmp_path / "gate"
+    path = tmp_path / "hold.py"
+    path.write_text(
+        "from batchflow import Job\n"
+        "job = Job('held', priority=1)\n"
+        f"job.task('hold', \"/bin/sh -c 'while [ ! -e {gate} ]; do sleep 0.01; done'\")\n"
+    )
+    s = ("--state-dir", str(state_dir))
+    assert invoke("submit", str(path), "--detach", *s)[0] == 0
+    code, out, err = invoke(
+        "update",
+        "held",
+        "--priority",
+        "7",
+        "--max-wall-clock-time",
+        "2h",
+        "--max-parallel-tasks",
+        "3",
+        *s,
+    )
+    assert code == 0, err
+    assert "priority 7" in out and "wall clock PT2H" in out and "max parallel tasks 3" in out
+    code, out, _ = invoke("status", "held", *s)
+    assert "priority 7" in out
+    code, out, _ = invoke("status", "held", *s, "--output", "json")
+    job = json.loads(out)["job"]
+    assert job["priority"] == 7 and job["constraints"]["maxWallClockTime"] == "PT2H"
+    code, _, err = invoke("update", "held", "--on-all-tasks-complete", "sometimes", *s)
+    assert code == 2 and "--on-all-tasks-complete" in err
+    code, _, err = invoke("update", "held", *s)
+    assert code == 2 and "nothing to change" in err
+    code, out, err = invoke("terminate-task", "held", "hold", *s)
+    assert code == 0, err
+    assert out.strip() == "held hold  completed"
+    info = json.loads(invoke("tasks", "held", *s, "--output", "json")[1])[0]
+    assert info["executionInfo"]["failureInfo"]["code"] == "TaskEnded"
+    code, _, err = invoke("terminate-task", "held", "hold", *s)
+    assert code == 2 and "already completed" in err
+    code, _, err = invoke("terminate-task", "held", "nope", *s)
+    assert code == 2 and "has no task 'nope'" in err
+
+
+def test_a_task_too_big_for_a_node_gets_the_slots_advice(tmp_path: Path, state_dir: Path) -> None:
+    path = tmp_path / "big.py"
+    path.write_text(
+        "from batchflow import Job\njob = Job('big')\n"
+        "job.task('wide', '/bin/true', required_slots=4)\n"
+    )
+    code, _, err = invoke("submit", str(path), "--slots", "2", "--state-dir", str(state_dir))
+    assert code == 2 and "task 'wide'" in err and "--slots 4 or more" in err
+    # one error line (the flow's warnings come first, each on its own 'warning:' line)
+    assert len([line for line in err.splitlines() if not line.startswith("warning:")]) == 1

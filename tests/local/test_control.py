@@ -74,11 +74,13 @@ def test_status_from_another_process_while_the_engine_runs(
 
 
 def test_a_job_manager_task_ends_the_job(backend: LocalBackend, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    manager = f"/bin/sh -c 'while [ ! -e {started} ]; do sleep 0.01; done'"
     job = Job(
         "managed",
-        job_manager={"id": "manager", "commandLine": "sleep 0.3", "runExclusive": False},
+        job_manager={"id": "manager", "commandLine": manager, "runExclusive": False},
     )
-    job.task("long", "sleep 30")
+    job.task("long", f"/bin/sh -c 'touch {started}; sleep 30'")  # runs until killed
     status = run(backend, job)
     assert status.state == "completed" and status.terminate_reason == "JMComplete"
     assert backend.task("managed", "manager").result == "success"
@@ -86,10 +88,17 @@ def test_a_job_manager_task_ends_the_job(backend: LocalBackend, tmp_path: Path) 
     assert long.failure_info is not None and long.failure_info.code == "TaskEnded"
 
 
-def test_an_exclusive_job_manager_has_its_node_alone(backend: LocalBackend) -> None:
-    job = Job("exclusive", job_manager={"id": "manager", "commandLine": "sleep 0.3"})
+def test_an_exclusive_job_manager_has_its_node_alone(backend: LocalBackend, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    manager = f"/bin/sh -c 'while [ ! -e {gate} ]; do sleep 0.01; done'"
+    job = Job("exclusive", job_manager={"id": "manager", "commandLine": manager})
     job.task("other", "/bin/true")
-    status = run(backend, job)
+    backend.submit(job)
+    wait_for(lambda: backend.task("exclusive", "manager").state == "running")
+    # a free slot and a ready task, but the node is the manager's
+    assert backend.task("exclusive", "other").state == "active"
+    gate.touch()
+    status = wait_until_done(backend, "exclusive")
     assert status.terminate_reason == "JMComplete"
     # the only node was the manager's while it ran, and the job ended with it
     assert backend.task("exclusive", "other").state == "active"

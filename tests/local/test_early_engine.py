@@ -89,9 +89,10 @@ def test_with_an_engine_running_the_early_one_hands_over(state_dir: Path) -> Non
     second = LocalBackend(state_dir, slots=2)
     quick = Job("quick")
     quick.task("t", "/bin/true")
-    from batchflow.backends.local.catalog import submit_job
+    from batchflow.backends.local.attach import submit_flow
+    from batchflow.backends.local.service import BatchService
 
-    submit_job(second._db(create=True), quick)
+    submit_flow(BatchService(StateDir(state_dir), engine=False), quick)
     early.go()
     assert wait_until_done(second, "quick").counts.succeeded == 1
     assert engine_pid(StateDir(state_dir)) == running  # the same engine ran both

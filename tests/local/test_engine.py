@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from batchflow.backends.local import LocalBackend
 from batchflow.dsl import Job
 from tests.local.conftest import run, wait_for, wait_until_done
@@ -199,7 +201,8 @@ def test_no_job_action_without_perform_exit_options(backend: LocalBackend) -> No
     assert status.state == "active" and status.settled
 
 
-def test_job_action_disable_and_none(backend: LocalBackend) -> None:
+def test_job_action_disable_and_none(backend: LocalBackend, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
     job = Job("disable", on_task_failure="performexitoptionsjobaction")
     job.task(
         "soft",
@@ -208,10 +211,13 @@ def test_job_action_disable_and_none(backend: LocalBackend) -> None:
     )
     job.task(
         "hard",
-        f"{SH} 'sleep 0.2; exit 5'",
+        f"{SH} 'while [ ! -e {gate} ]; do sleep 0.01; done; exit 5'",
         exit_conditions={"default": {"jobAction": "disable"}},
     )
-    status = run(backend, job)
+    backend.submit(job)
+    wait_for(lambda: backend.task("disable", "soft").state == "completed")
+    gate.touch()  # `hard` fails only once `soft` has completed
+    status = wait_until_done(backend, "disable")
     assert status.state == "disabled"
 
 
@@ -283,7 +289,7 @@ def test_nodes_have_their_own_directories(state_dir: Path, tmp_path: Path) -> No
 
 
 def test_a_disabled_job_runs_again_once_enabled(backend: LocalBackend, tmp_path: Path) -> None:
-    from batchflow.exceptions import SubmitError
+    from batchflow.exceptions import BackendError
 
     flag = tmp_path / "second-time"
     job = Job(
@@ -298,10 +304,15 @@ def test_a_disabled_job_runs_again_once_enabled(backend: LocalBackend, tmp_path:
         exit_conditions={"exitCodes": [{"code": 3, "exitOptions": {"jobAction": "disable"}}]},
         retries=0,
     )
-    later = job.task("later", f"{SH} 'echo run >> {flag}.later; sleep 0.3'")
+    released = tmp_path / "released"
+    later = job.task(
+        "later",
+        f"{SH} 'echo run >> {flag}.later; while [ ! -e {released} ]; do sleep 0.01; done'",
+    )
     job.task("after-later", "/bin/true", after=later)
     status = run(backend, job)
     assert status.state == "disabled"
+    released.touch()  # `later` was running when the job was disabled; it ends next time
     assert backend.task("reenable", "gate").result == "failure"
     backend.enable("reenable")
     wait_for(lambda: backend.job_status("reenable").state != "disabled")
@@ -310,9 +321,6 @@ def test_a_disabled_job_runs_again_once_enabled(backend: LocalBackend, tmp_path:
     later_info = backend.task("reenable", "later")
     assert later_info.result == "success" and later_info.requeue_count == 1
     assert backend.task("reenable", "after-later").result == "success"
-    try:
+    with pytest.raises(BackendError) as caught:
         backend.enable("reenable")
-    except SubmitError as exc:
-        assert "not disabled" in str(exc)
-    else:
-        raise AssertionError("a completed job was enabled")
+    assert caught.value.code == "OperationInvalidForCurrentState"

@@ -1,50 +1,36 @@
-"""`LocalBackend`: the `Backend` protocol over the local engine's state directory.
+"""`LocalBackend`: the `Backend` protocol over the local Batch service.
 
-The backend never runs tasks itself: `submit` writes the job into the store and makes
-sure an engine is running; `terminate` and `delete` file a request and wake the engine;
-everything else reads the store, which any number of CLI processes can do while the
-engine writes (WAL).
+A thin adapter: `submit` stores a flow's job (creating or attaching, see `attach`), every
+other method is one call of `BatchService` (Batch's operations and rules) whose wire
+dicts it turns into the protocol's types. The engine, a process of its own, runs what
+the service stores; any number of CLI processes read while it writes (WAL).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from batchflow.backends.base import (
-    FailureInfo,
     FileInfo,
     JobStatus,
     SubmitResult,
     TaskCounts,
     TaskInfo,
     TaskState,
+    parse_time,
 )
 from batchflow.backends.local import control
 from batchflow.backends.local.paths import StateDir, resolve_state_dir
-from batchflow.backends.local.store import FAILURE, STATE_NAMES, SUCCESS, Store
-from batchflow.exceptions import BackendError, SubmitError
+from batchflow.backends.local.service import BatchService
+from batchflow.backends.local.store import Store
+from batchflow.exceptions import BackendError
 
 if TYPE_CHECKING:
     from batchflow.dsl import Job
 
 __all__ = ["LocalBackend"]
-
-_TASK_COLUMNS = (
-    "id, def, state, prev, state_time, start, end, exit_code, result, failure, retries, "
-    "requeues, node"
-)
-_JOB_COLUMNS = (
-    "rowid, id, state, creation_time, end_time, terminate_reason, n_active, n_running, "
-    "n_succeeded, n_failed, settled, spec"
-)
-
-
-def _time(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
 
 
 class LocalBackend:
@@ -66,79 +52,49 @@ class LocalBackend:
     ) -> None:
         self.state = StateDir(resolve_state_dir(state_dir))
         if slots is not None and slots < 1:
-            raise BackendError(f"--slots must be 1 or more, not {slots}")
+            raise BackendError(f"slots must be 1 or more, not {slots}")
         if nodes is not None and nodes < 1:
-            raise BackendError(f"--nodes must be 1 or more, not {nodes}")
+            raise BackendError(f"nodes must be 1 or more, not {nodes}")
         self.slots = slots
         self.nodes = nodes
-        self._store: Store | None = None
+        self._service: BatchService | None = None
         self._early: control.EarlyEngine | None = None
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _db(self, *, create: bool = False) -> Store:
-        if self._store is None:
-            if not create and not self.state.db.exists():
+    @property
+    def service(self) -> BatchService:
+        """The Batch service on this state directory."""
+        if self._service is None:
+            if not self.state.db.exists():
                 raise BackendError(
-                    f"nothing was submitted in '{self.state.root}' "
-                    "(run `batchflow submit FLOW` first, or pass --state-dir)"
+                    f"nothing was submitted in '{self.state.root}'",
+                    code="JobNotFound",
                 )
-            self._store = Store(self.state.root, create=create)
-        return self._store
+            self._service = BatchService(self.state)
+        return self._service
 
-    def _job_row(self, job_id: str) -> Any:
-        row = self._db().one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE key = ?", (job_id.lower(),))
-        if row is None:
-            raise BackendError(
-                f"there is no job '{job_id}' in '{self.state.root}' (`batchflow jobs` lists them)"
-            )
-        return row
-
-    def _status(self, row: Any) -> JobStatus:
-        _rowid, job_id, state, created, ended, reason, active, running, ok, bad, settled, spec = row
-        pool = (json.loads(spec).get("poolInfo") or {}).get("poolId") or "local"
-        results = self.state.results(job_id)
+    def _status(self, wire: dict[str, Any], counts: dict[str, int], settled: bool) -> JobStatus:
+        info = wire.get("executionInfo") or {}
+        results = self.state.results(wire["id"])
         return JobStatus(
-            id=job_id,
-            state=state,
-            counts=TaskCounts(active, running, ok + bad, ok, bad),
-            pool_id=pool,
-            creation_time=_time(created),
-            end_time=_time(ended),
-            terminate_reason=reason,
+            id=wire["id"],
+            state=wire["state"],
+            counts=TaskCounts(
+                counts["active"],
+                counts["running"],
+                counts["completed"],
+                counts["succeeded"],
+                counts["failed"],
+            ),
+            pool_id=(wire.get("poolInfo") or {}).get("poolId") or "local",
+            creation_time=parse_time(wire.get("creationTime")),
+            end_time=parse_time(info.get("endTime")),
+            terminate_reason=info.get("terminateReason"),
             outputs_location=str(results) if results.exists() else None,
             backend=self.name,
-            settled=bool(settled) or state == "completed",
-        )
-
-    def _task_info(self, job_id: str, row: Any) -> TaskInfo:
-        task_id, definition, state, prev, changed, start, end, code, result, failure = row[:10]
-        retries, requeues, node = row[10:]
-        info = json.loads(failure) if failure else None
-        return TaskInfo(
-            id=task_id,
-            state=STATE_NAMES[state],  # type: ignore[arg-type]
-            command_line=json.loads(definition)["commandLine"],
-            previous_state=STATE_NAMES[prev] if prev is not None else None,  # type: ignore[arg-type]
-            state_transition_time=_time(changed),
-            start_time=_time(start),
-            end_time=_time(end),
-            exit_code=code,
-            result="success" if result == SUCCESS else "failure" if result == FAILURE else None,
-            failure_info=(
-                FailureInfo(
-                    info["category"],
-                    info["code"],
-                    info.get("message", ""),
-                    tuple((d["name"], d["value"]) for d in info.get("details") or ()),
-                )
-                if info
-                else None
-            ),
-            retry_count=retries,
-            requeue_count=requeues,
-            node_id=node,
-            task_dir=str(self.state.task_dir(node, job_id, task_id)) if node else None,
+            settled=settled or wire["state"] == "completed",
+            wire=wire,
         )
 
     # -- the protocol ----------------------------------------------------------------
@@ -155,16 +111,18 @@ class LocalBackend:
 
     def submit(self, job: Job, *, replace: bool = False) -> SubmitResult:
         """Store `job` (or attach to it) and make sure the engine runs it."""
-        from batchflow.backends.local.catalog import check_inputs, check_slots, submit_job
+        from batchflow.backends.local.attach import submit_flow
+        from batchflow.backends.local.catalog import check_inputs, check_slots
 
         self.start_early()
         try:
             check_inputs(job)
-            store = self._db(create=True)
+            service = self._service = self._service or BatchService(self.state)
+            store = service.store
             slots = self._pool_setting(store, "slots", self.slots, os.cpu_count() or 1)
             self._pool_setting(store, "nodes", self.nodes, 1)
             check_slots(job, slots)
-            result = submit_job(store, job, replace=replace)
+            result = submit_flow(service, job, replace=replace)
         except BaseException:
             early, self._early = self._early, None
             if early is not None:
@@ -191,131 +149,122 @@ class LocalBackend:
         """Every job in the state directory, newest first."""
         if not self.state.db.exists():
             return []
-        rows = self._db().query(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY creation_time DESC")
-        return [self._status(r) for r in rows]
+        found: list[JobStatus] = []
+        continuation: str | None = None
+        while True:
+            page = self.service.list_jobs(continuation=continuation)
+            found += [self.job_status(w["id"], w) for w in page]
+            continuation = page.continuation
+            if continuation is None:
+                break
+        return found[::-1]
 
-    def job_status(self, job_id: str) -> JobStatus:
-        """State and task counts of one job (one row read)."""
-        return self._status(self._job_row(job_id))
+    def job_status(self, job_id: str, wire: dict[str, Any] | None = None) -> JobStatus:
+        """State and task counts of one job (two row reads, never a task listing)."""
+        service = self.service
+        wire = wire or service.get_job(job_id)
+        counts = service.task_counts(job_id)["taskCounts"]
+        row = service.store.one("SELECT settled FROM jobs WHERE key = ?", (job_id.lower(),))
+        return self._status(wire, counts, bool(row and row[0]))
 
     def tasks(self, job_id: str, state: TaskState | None = None) -> list[TaskInfo]:
         """The job's tasks (the job manager task first), optionally only those in `state`."""
-        row = self._job_row(job_id)
-        sql = f"SELECT {_TASK_COLUMNS} FROM tasks WHERE job = ?"
-        params: tuple[Any, ...] = (row[0],)
-        if state is not None:
-            sql += " AND state = ?"
-            params += (STATE_NAMES.index(state),)
-        rows = self._db().query(sql + " ORDER BY seq", params)
-        return [self._task_info(row[1], r) for r in rows]
+        found: list[TaskInfo] = []
+        continuation: str | None = None
+        while True:
+            page, continuation = self.list_tasks(job_id, state=state, continuation=continuation)
+            found += page
+            if continuation is None:
+                return found
+
+    def list_tasks(
+        self,
+        job_id: str,
+        *,
+        state: TaskState | None = None,
+        result: Literal["success", "failure"] | None = None,
+        limit: int = 1000,
+        continuation: str | None = None,
+    ) -> tuple[list[TaskInfo], str | None]:
+        """One page of the job's tasks, filtered in the store, and the next continuation."""
+        page = self.service.list_tasks(
+            job_id, state=state, result=result, limit=limit, continuation=continuation
+        )
+        return [TaskInfo.from_wire(w) for w in page], page.continuation
 
     def task(self, job_id: str, task_id: str) -> TaskInfo:
         """One task of a job."""
-        row = self._job_row(job_id)
-        found = self._db().one(
-            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE job = ? AND id = ?", (row[0], task_id)
-        )
-        if found is None:
-            raise BackendError(f"job '{row[1]}' has no task '{task_id}'")
-        return self._task_info(row[1], found)
+        return TaskInfo.from_wire(self.service.get_task(job_id, task_id))
 
     def failed_since(self, job_id: str, cursor: int = 0) -> tuple[list[TaskInfo], int]:
         """Tasks that failed after `cursor` (a completion counter) and the new cursor."""
-        row = self._job_row(job_id)
-        rows = self._db().query(
-            f"SELECT {_TASK_COLUMNS}, done_seq FROM tasks WHERE job = ? AND result = 1 "
+        from batchflow.backends.local.wire import TASK_COLUMNS
+
+        service = self.service
+        job = service.store.one(
+            "SELECT rowid, id, state, spec FROM jobs WHERE key = ?", (job_id.lower(),)
+        )
+        if job is None:
+            service.get_job(job_id)  # raises JobNotFound
+        rows = service.store.query(
+            f"SELECT {TASK_COLUMNS}, done_seq FROM tasks WHERE job = ? AND result = 1 "
             "AND done_seq > ? ORDER BY done_seq",
-            (row[0], cursor),
+            (job[0], cursor),
         )
         if not rows:
             return [], cursor
-        return [self._task_info(row[1], r[:-1]) for r in rows], int(rows[-1][-1])
-
-    def _task_dir(self, job_id: str, task_id: str) -> Path:
-        info = self.task(job_id, task_id)
-        if info.task_dir is None:
-            raise BackendError(
-                f"task '{info.id}' has not started yet, so it has no files (it is {info.state})"
-            )
-        return Path(info.task_dir)
+        found = [TaskInfo.from_wire(service._wire(job, r[:-1])) for r in rows]
+        return found, int(rows[-1][-1])
 
     def files(self, job_id: str, task_id: str, *, recursive: bool = True) -> list[FileInfo]:
         """Files of a started task, relative to its task directory (stdout.txt, wd/...)."""
-        root = self._task_dir(job_id, task_id)
-        found: list[FileInfo] = []
-        if not root.exists():
-            return found
-        for folder, dirs, names in os.walk(root):
-            dirs.sort()
-            base = Path(folder)
-            for name in [*dirs, *sorted(names)]:
-                path = base / name
-                try:
-                    stat = path.lstat()
-                except OSError:
-                    continue
-                is_dir = name in dirs
-                found.append(
-                    FileInfo(
-                        name=str(path.relative_to(root)),
-                        is_directory=is_dir,
-                        size=0 if is_dir else stat.st_size,
-                        last_modified=_time(stat.st_mtime),
-                    )
-                )
-            if not recursive:
-                break
-        return found
+        return [
+            FileInfo(
+                name=entry["name"],
+                is_directory=entry["isDirectory"],
+                size=int((entry.get("properties") or {}).get("contentLength", 0)),
+                last_modified=parse_time((entry.get("properties") or {}).get("lastModified")),
+            )
+            for entry in self.service.files.list(job_id, task_id, recursive=recursive)
+        ]
 
     def file_path(self, job_id: str, task_id: str, path: str) -> Path:
         """The local path of a task file; `path` must stay inside the task directory."""
-        root = self._task_dir(job_id, task_id).resolve()
-        target = (root / path).resolve()
-        if target != root and root not in target.parents:
-            raise BackendError(f"'{path}' is outside the task directory of '{task_id}'")
-        if not target.is_file():
-            raise BackendError(f"task '{task_id}' has no file '{path}'")
-        return target
+        return self.service.files.path(job_id, task_id, path)
 
     def read_file(
         self, job_id: str, task_id: str, path: str, *, offset: int = 0, length: int | None = None
     ) -> bytes:
         """Bytes of a task file from `offset` (all of the rest when `length` is None)."""
-        target = self.file_path(job_id, task_id, path)
-        with open(target, "rb") as source:
-            source.seek(offset)
-            return source.read() if length is None else source.read(length)
-
-    def _request(self, job_id: str, request: str, reason: str | None) -> None:
-        row = self._job_row(job_id)
-        store = self._db()
-        with store.write() as db:
-            db.execute(
-                "UPDATE jobs SET request = ?, request_reason = ? WHERE rowid = ?",
-                (request, reason, row[0]),
-            )
-        control.ensure_engine(self.state)
+        return self.service.files.read(job_id, task_id, path, offset=offset, length=length)
 
     def terminate(self, job_id: str, reason: str = "UserTerminate") -> None:
         """End the job: running tasks are killed, active tasks stay active and never run."""
-        status = self.job_status(job_id)
-        if status.state in ("completed", "terminating", "deleting"):
-            raise SubmitError(f"job '{status.id}' is already {status.state}")
-        self._request(job_id, "terminate", reason)
+        self.service.terminate_job(job_id, reason)
 
     def enable(self, job_id: str) -> None:
-        """A disabled job (jobAction `disable`) becomes active: its tasks run again."""
-        status = self.job_status(job_id)
-        if status.state != "disabled":
-            raise SubmitError(
-                f"job '{status.id}' is {status.state}, not disabled: only a disabled job "
-                "can be enabled"
-            )
-        self._request(job_id, "enable", None)
+        """A disabled job becomes active: its tasks run again."""
+        self.service.enable_job(job_id)
+
+    def disable(self, job_id: str, disable_tasks: str = "requeue") -> None:
+        """No task of the job starts until it is enabled; running ones per `disable_tasks`."""
+        self.service.disable_job(job_id, disable_tasks)
 
     def delete(self, job_id: str) -> None:
         """Kill the job's tasks, then remove it and its task directories (asynchronously)."""
-        self._request(job_id, "delete", None)
+        self.service.delete_job(job_id)
+
+    def update_job(self, job_id: str, changes: dict[str, Any]) -> None:
+        """Change the job's mutable properties (wire names), as `az batch job set`."""
+        self.service.update_job(job_id, changes)
+
+    def terminate_task(self, job_id: str, task_id: str) -> None:
+        """End one task (killed if it runs)."""
+        self.service.terminate_task(job_id, task_id)
+
+    def reactivate_task(self, job_id: str, task_id: str) -> None:
+        """Run a failed task again."""
+        self.service.reactivate_task(job_id, task_id)
 
     def ensure_progress(self, job_id: str | None = None) -> bool:
         """Restart the engine if it is not running (it resumes where the last one stopped).
@@ -348,6 +297,6 @@ class LocalBackend:
         early, self._early = self._early, None
         if early is not None:
             early.cancel()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._service is not None:
+            self._service.close()
+            self._service = None

@@ -1,74 +1,321 @@
-"""Putting a job into the state store: a new job, or attaching to one that exists.
+"""Putting tasks into the state store: one add path for flows and for single wire tasks.
 
-Attaching is what makes `batchflow submit` safe to repeat: tasks already in the store keep
-their state and results, tasks new in the flow are added, and a task whose definition
-changed is an error unless `replace` (then it is reset and runs again with the new
-definition). Dependencies are resolved to task positions here, once, so the engine works
-on integers.
+Every add costs in proportion to what is added, never to what the job already holds: a
+task gets the next seq of its job, its dependencies are looked up by id (and by integer
+value for `taskIdRanges`) among the tasks added with it and, through an index, among
+those already stored. A dependency on a task that is not in the job yet is remembered in
+`waits` / `wait_ranges` and counted in the task's `unresolved`, as Batch lets such a task
+wait; when that task arrives, the add that brings it hands it to its waiting dependents
+(their `deps` grow, their `unresolved` shrinks) and records them in its `kids`, which is
+how the engine learns about them without reloading the job.
+
+Range members follow Batch: only tasks whose id is an integer, leading zeros ignored.
+When several ids have the same value (`7`, `07`), the first one added fills the slot
+(Batch: the first of them to complete satisfies it); later ones are not dependencies.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import time
 from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchflow.backends.base import SubmitResult
-from batchflow.backends.local.store import (
-    ACTIVE,
-    COMPLETED,
-    FAILURE,
-    KIND_MANAGER,
-    RUNNING,
-    SUCCESS,
-    Store,
-)
-from batchflow.exceptions import InvalidFieldError, SubmitError
+from batchflow.backends.local.store import Store
+from batchflow.exceptions import BackendError
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from batchflow.dsl import Job, Task
 
 __all__ = [
     "MANAGER_SEQ",
+    "NewTask",
+    "Unresolved",
+    "add_tasks",
+    "base_dir_of",
+    "canonical",
     "check_inputs",
     "check_slots",
     "definitions",
-    "submit_job",
+    "number_of",
     "task_definition",
 ]
 
 #: seq of the job manager task (scheduled before every other task of its job).
 MANAGER_SEQ = -1
+_CHUNK = 500  # ids per `IN (...)` query
 
 
-def _canonical(data: Any) -> str:
+def canonical(data: Any) -> str:
+    """The stored text of a definition: sorted keys, no spaces (compared on attach)."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def task_definition(task: Task) -> dict[str, Any]:
-    """What is stored for a task: its wire fields without the id, plus inputs/outputs."""
+def number_of(task_id: str) -> int | None:
+    """The integer a task id stands for in `taskIdRanges` (`007` is 7), else None."""
+    if task_id.isdigit() and task_id.isascii() and len(task_id) <= 10:
+        value = int(task_id)
+        return value if value <= 2**31 - 1 else None
+    return None
+
+
+@dataclass(slots=True)
+class NewTask:
+    """A task to add: its id, stored definition (canonical JSON) and dependencies."""
+
+    id: str
+    definition: str
+    dep_ids: Sequence[str] = ()
+    dep_ranges: Sequence[tuple[int, int]] = ()
+    slots: int = 1
+
+
+@dataclass(slots=True)
+class Unresolved:
+    """Dependencies of the added tasks on tasks not in the job (by task position)."""
+
+    ids: list[tuple[int, int, str]] = field(default_factory=list)  # (pos, index, id)
+    ranges: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+
+
+def _lookup_ids(db: sqlite3.Connection, rowid: int, keys: Iterable[str]) -> dict[str, int]:
+    """lower(id) -> seq of the stored tasks among `keys`."""
+    found: dict[str, int] = {}
+    wanted = list(keys)
+    for i in range(0, len(wanted), _CHUNK):
+        part = wanted[i : i + _CHUNK]
+        sql = f"SELECT id, seq FROM tasks WHERE job = ? AND id IN ({','.join('?' * len(part))})"
+        for task_id, seq in db.execute(sql, (rowid, *part)):
+            found[str(task_id).lower()] = int(seq)
+    return found
+
+
+def _stored_numbers(db: sqlite3.Connection, rowid: int, start: int, end: int) -> dict[int, int]:
+    """value -> seq of the first stored task with an integer id in [start, end]."""
+    found: dict[int, int] = {}
+    for num, seq in db.execute(
+        "SELECT num, seq FROM tasks WHERE job = ? AND num BETWEEN ? AND ? ORDER BY seq",
+        (rowid, start, end),
+    ):
+        found.setdefault(int(num), int(seq))
+    return found
+
+
+def add_tasks(
+    db: sqlite3.Connection,
+    store: Store,
+    rowid: int,
+    tasks: Sequence[NewTask],
+    now: float,
+) -> Unresolved:
+    """Insert `tasks` (ids already checked to be new) at the end of job `rowid`.
+
+    Returns their dependencies on tasks the job does not have (they wait for them).
+    """
+    nseq = db.execute("SELECT nseq FROM jobs WHERE rowid = ?", (rowid,)).fetchone()[0]
+    seqs = range(nseq, nseq + len(tasks))
+    local = {t.id.lower(): seq for t, seq in zip(tasks, seqs, strict=True)}
+    local_nums: dict[int, int] = {}
+    for t, seq in zip(tasks, seqs, strict=True):
+        num = number_of(t.id)
+        if num is not None:
+            local_nums.setdefault(num, seq)
+    missing_ids = {d.lower() for t in tasks for d in t.dep_ids if d.lower() not in local}
+    stored = _lookup_ids(db, rowid, missing_ids) if missing_ids else {}
+    unresolved = Unresolved()
+    waits: list[tuple[int, str, int]] = []
+    wait_ranges: list[tuple[int, int, int, int, int]] = []
+    rows = []
+    for pos, (t, seq) in enumerate(zip(tasks, seqs, strict=True)):
+        parents: list[int] = []
+        open_deps = 0
+        for index, dep in enumerate(t.dep_ids):
+            key = dep.lower()
+            hit = local.get(key)
+            if hit is None:
+                hit = stored.get(key)
+            if hit is None:
+                open_deps += 1
+                waits.append((rowid, key, seq))
+                unresolved.ids.append((pos, index, dep))
+            else:
+                parents.append(hit)
+        for index, (start, end) in enumerate(t.dep_ranges):
+            members = _stored_numbers(db, rowid, start, end)
+            for num, s in local_nums.items():
+                if start <= num <= end:
+                    members.setdefault(num, s)
+            parents.extend(members.values())
+            absent = end - start + 1 - len(members)
+            if absent:
+                open_deps += absent
+                wait_ranges.append((rowid, start, end, seq, absent))
+                unresolved.ranges.append((pos, index, start, end, absent))
+        blob = array("i", parents).tobytes() if parents else None
+        slots = t.slots if t.slots > 1 else None
+        rows.append(
+            (
+                rowid,
+                seq,
+                t.id,
+                number_of(t.id),
+                store.seal(t.definition),
+                blob,
+                open_deps,
+                slots,
+                now,
+                now,
+                now,
+            )
+        )
+    kids = _claim_waits(db, rowid, tasks, seqs, local_nums)
+    db.executemany(
+        "INSERT INTO tasks(job, seq, id, num, def, deps, unresolved, slots, state, state_time, "
+        "creation_time, modified, kids) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+        ((*row, array("i", kids[row[1]]).tobytes() if row[1] in kids else None) for row in rows),
+    )
+    if waits:
+        db.executemany("INSERT INTO waits(job, key, child) VALUES(?, ?, ?)", waits)
+    if wait_ranges:
+        db.executemany(
+            "INSERT INTO wait_ranges(job, start, end, child, missing) VALUES(?, ?, ?, ?, ?)",
+            wait_ranges,
+        )
+    most = max((t.slots for t in tasks), default=1)
+    db.execute(
+        "UPDATE jobs SET nseq = nseq + ?, ntasks = ntasks + ?, n_active = n_active + ?, "
+        "max_slots = max(max_slots, ?), settled = 0 WHERE rowid = ?",
+        (len(tasks), len(tasks), len(tasks), most, rowid),
+    )
+    return unresolved
+
+
+def _claim_waits(
+    db: sqlite3.Connection,
+    rowid: int,
+    tasks: Sequence[NewTask],
+    seqs: range,
+    local_nums: dict[int, int],
+) -> dict[int, list[int]]:
+    """Hand the new tasks to stored tasks that wait for them: seq -> waiting seqs."""
+    kids: dict[int, list[int]] = {}
+    gained: dict[int, list[int]] = {}  # waiting child -> new parents
+    if db.execute("SELECT 1 FROM waits WHERE job = ? LIMIT 1", (rowid,)).fetchone():
+        by_key = {t.id.lower(): seq for t, seq in zip(tasks, seqs, strict=True)}
+        keys = list(by_key)
+        for i in range(0, len(keys), _CHUNK):
+            part = keys[i : i + _CHUNK]
+            found = db.execute(
+                f"SELECT rowid, key, child FROM waits WHERE job = ? "
+                f"AND key IN ({','.join('?' * len(part))})",
+                (rowid, *part),
+            ).fetchall()
+            for wait_row, key, child in found:
+                parent = by_key[key]
+                kids.setdefault(parent, []).append(child)
+                gained.setdefault(child, []).append(parent)
+                db.execute("DELETE FROM waits WHERE rowid = ?", (wait_row,))
+    if (
+        local_nums
+        and db.execute("SELECT 1 FROM wait_ranges WHERE job = ? LIMIT 1", (rowid,)).fetchone()
+    ):
+        for num, parent in local_nums.items():
+            if db.execute(
+                "SELECT 1 FROM tasks WHERE job = ? AND num = ? LIMIT 1", (rowid, num)
+            ).fetchone():
+                continue  # the slot was filled by an earlier task with the same value
+            for wait_row, child, missing in db.execute(
+                "SELECT rowid, child, missing FROM wait_ranges WHERE job = ? AND start <= ? "
+                "AND end >= ?",
+                (rowid, num, num),
+            ).fetchall():
+                kids.setdefault(parent, []).append(child)
+                gained.setdefault(child, []).append(parent)
+                if missing <= 1:
+                    db.execute("DELETE FROM wait_ranges WHERE rowid = ?", (wait_row,))
+                else:
+                    db.execute(
+                        "UPDATE wait_ranges SET missing = missing - 1 WHERE rowid = ?",
+                        (wait_row,),
+                    )
+    if gained:
+        # (SQLite's || makes text of blobs: the arrays are joined here.)
+        children = list(gained)
+        updates = []
+        for i in range(0, len(children), _CHUNK):
+            seqs_part = children[i : i + _CHUNK]
+            marks = ",".join("?" * len(seqs_part))
+            for child, deps in db.execute(
+                f"SELECT seq, deps FROM tasks WHERE job = ? AND seq IN ({marks})",
+                (rowid, *seqs_part),
+            ):
+                blob = (deps or b"") + array("i", gained[child]).tobytes()
+                updates.append((blob, len(gained[child]), rowid, child))
+        db.executemany(
+            "UPDATE tasks SET deps = ?, unresolved = unresolved - ? WHERE job = ? AND seq = ?",
+            updates,
+        )
+    return kids
+
+
+# -- flows ---------------------------------------------------------------------------
+
+
+def task_definition(
+    task: Task, digests: dict[tuple[str, ...], str] | None = None
+) -> dict[str, Any]:
+    """What is stored for a task: its wire fields without the id, plus inputs/outputs
+    (and a digest of the inputs' content, so a changed input file is a changed task)."""
     wire = task.to_wire()
     del wire["id"]
     if task.inputs:
         wire["$inputs"] = list(task.inputs)
+        if digests is not None and task.inputs in digests:
+            wire["$inputsDigest"] = digests[task.inputs]
     if task.outputs:
         wire["$outputs"] = list(task.outputs)
     return wire
+
+
+def input_digests(job: Job) -> dict[tuple[str, ...], str]:
+    """A digest of the content of every distinct `inputs=` set of the job."""
+    base = Path(base_dir_of(job))
+    digests: dict[tuple[str, ...], str] = {}
+    for inputs in job._inputs:
+        if not inputs or inputs in digests:
+            continue
+        sha = hashlib.sha256()
+        for name in inputs:
+            path = base / name
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for item in files:
+                sha.update(
+                    str(item.relative_to(base) if item.is_relative_to(base) else item).encode()
+                )
+                with open(item, "rb") as source:
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        sha.update(block)
+        digests[inputs] = sha.hexdigest()[:32]
+    return digests
 
 
 def definitions(job: Job) -> list[str]:
     """`task_definition` of every task as canonical JSON, in task order.
 
     Built from the task table's columns: a task with only a command line (and `after=`
-    dependencies) is written straight from them, the same text `_canonical` makes of its
+    dependencies) is written straight from them, the same text `canonical` makes of its
     definition; any other goes through `task_definition`.
     """
     from batchflow.dsl import dep_tuple
 
     dumps = json.dumps
+    digests = input_digests(job) if any(job._inputs) else None
     out: list[str] = []
     columns = zip(
         job._commands,
@@ -81,7 +328,7 @@ def definitions(job: Job) -> list[str]:
     )
     for pos, (command, dep_ids, ranges, spec, inputs, outputs) in enumerate(columns):
         if spec or ranges or inputs or outputs:
-            out.append(_canonical(task_definition(job.tasks[pos])))
+            out.append(canonical(task_definition(job.tasks[pos], digests)))
             continue
         ids = dep_tuple(dep_ids)
         if ids:
@@ -92,6 +339,23 @@ def definitions(job: Job) -> list[str]:
         else:
             out.append(f'{{"commandLine":{dumps(command)}}}')
     return out
+
+
+def flow_tasks(job: Job, defs: list[str], positions: Iterable[int]) -> list[NewTask]:
+    """The `NewTask`s of the flow's tasks at `positions`."""
+    from batchflow.dsl import dep_tuple
+
+    ids, dep_ids, ranges, specs = job._ids, job._dep_ids, job._dep_ranges, job._specs
+    return [
+        NewTask(
+            ids[p],
+            defs[p],
+            dep_tuple(dep_ids[p]),
+            ranges[p],
+            (specs[p] or {}).get("requiredSlots", 1),
+        )
+        for p in positions
+    ]
 
 
 def base_dir_of(job: Job) -> str:
@@ -125,219 +389,41 @@ def check_slots(job: Job, slots_per_node: int) -> None:
     for seq, spec in enumerate(job._specs):
         need = (spec or {}).get("requiredSlots", 1)
         if need > slots_per_node:
-            task = job.tasks[seq]
-            raise InvalidFieldError(
-                f"requiredSlots is {need} but each local node has {slots_per_node} slots, "
-                f"so it could never run (use --slots {need} or more)",
+            task_id = job._ids[seq]
+            raise BackendError(
+                f"task '{task_id}' requiredSlots is {need} but each local node has "
+                f"{slots_per_node} slots, so it could never run",
+                code="RequiredSlotsUnavailable",
                 job_id=job.id,
-                task_id=task.id,
-                field="requiredSlots",
-                file=job.source,
-                line=task.line,
+                task_id=task_id,
+                values=(("requiredSlots", str(need)),),
             )
 
 
-def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The first top-level field (sorted) whose value differs."""
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             return key.lstrip("$")
     return "definition"
 
 
-def _resolve(job: Job) -> list[tuple[int, ...]]:
-    from batchflow.graph import Graph
-
-    graph = Graph.of(job)
-    if graph.unknown:
-        pos, field, missing = graph.unknown[0]
-        raise InvalidFieldError(
-            f"'{missing}' is not in job '{job.id}'",
-            job_id=job.id,
-            task_id=job.tasks[pos].id,
-            field=field,
-            file=job.source,
+def unknown_dependency(job: Job, unresolved: Unresolved) -> BackendError:
+    """The error for a flow whose dependency names a task neither in it nor in the job."""
+    if unresolved.ids:
+        pos, index, missing = unresolved.ids[0]
+        where, what = f"dependsOn.taskIds[{index}]", f"'{missing}' is not in job '{job.id}'"
+    else:
+        pos, index, start, end, absent = unresolved.ranges[0]
+        where = f"dependsOn.taskIdRanges[{index}]"
+        what = (
+            f"range {start}..{end}: {absent:,} of its ids are not in job '{job.id}' "
+            "(ranges match tasks whose id is an integer)"
         )
-    return graph.deps
-
-
-def _job_spec(job: Job) -> dict[str, Any]:
-    return job.to_wire(with_tasks=False)
-
-
-def submit_job(store: Store, job: Job, *, replace: bool = False) -> SubmitResult:
-    """Store `job`: create it, or attach to the existing job with the same id."""
-    spec = _job_spec(job)
-    spec_text = _canonical(spec)
-    deps = _resolve(job)
-    defs = definitions(job)
-    now = time.time()
-    base_dir = base_dir_of(job)
-    with store.write() as db:
-        row = db.execute(
-            "SELECT rowid, id, spec, state, terminate_reason FROM jobs WHERE key = ?",
-            (job.id.lower(),),
-        ).fetchone()
-        if row is None:
-            cur = db.execute(
-                "INSERT INTO jobs(id, key, spec, base_dir, state, state_time, creation_time) "
-                "VALUES(?, ?, ?, ?, 'active', ?, ?)",
-                (job.id, job.id.lower(), store.seal(spec_text), base_dir, now, now),
-            )
-            rowid = int(cur.lastrowid or 0)
-            spec_changed = True
-            existing: dict[str, tuple[int, str, int]] = {}
-            next_seq = 0
-            manager = spec.get("jobManagerTask")
-            if manager:
-                definition = {k: v for k, v in manager.items() if k != "id"}
-                _insert_manager(db, rowid, store.seal(_canonical(definition)), manager, now)
-        else:
-            rowid, known_id, old_spec, state, _reason = row
-            if state == "deleting":
-                raise SubmitError(f"job '{known_id}' is being deleted; wait, then submit again")
-            old = json.loads(old_spec)
-            spec_changed = {k: v for k, v in old.items() if k != "id"} != {
-                k: v for k, v in spec.items() if k != "id"
-            }
-            if spec_changed and not replace:
-                field = _first_difference(old, spec)
-                raise SubmitError(
-                    f"job '{known_id}' already exists with a different {field}; "
-                    "submit with --replace to update it, or delete the job first"
-                )
-            existing = {
-                str(k).lower(): (int(s), str(d), int(st))
-                for s, k, d, st in db.execute(
-                    "SELECT seq, id, def, state FROM tasks WHERE job = ? AND seq >= 0", (rowid,)
-                )
-            }
-            next_seq = max((v[0] for v in existing.values()), default=-1) + 1
-        # Positions in the flow -> seqs in the store.
-        seqs: list[int] = []
-        new_rows: list[int] = []
-        changed: list[int] = []
-        for pos, task_id in enumerate(job._ids):
-            known = existing.get(task_id.lower())
-            if known is None:
-                seqs.append(next_seq)
-                next_seq += 1
-                new_rows.append(pos)
-            else:
-                seqs.append(known[0])
-                if known[1] != defs[pos]:
-                    changed.append(pos)
-        if changed and not replace:
-            task = job.tasks[changed[0]]
-            field = _first_difference(
-                json.loads(existing[task.id.lower()][1]), json.loads(defs[changed[0]])
-            )
-            raise SubmitError(
-                f"job '{job.id}' task '{task.id}': {field} changed since the task was submitted; "
-                "submit with --replace to run it again with the new definition"
-            )
-        if row is not None and (new_rows or changed) and row[3] != "active":
-            if not (replace and row[3] == "completed"):
-                hint = "submit with --replace to reopen it, " if row[3] == "completed" else ""
-                raise SubmitError(
-                    f"job '{row[1]}' is {row[3]}"
-                    + (f" ({row[4]})" if row[4] else "")
-                    + f"; Batch adds no tasks to it: {hint}delete it first "
-                    f"(batchflow delete {row[1]}) or use another job id"
-                )
-            # batchflow's --replace (not a Batch feature): reopen the job for the new work.
-            db.execute(
-                "UPDATE jobs SET previous_state = state, previous_state_time = state_time, "
-                "state = 'active', state_time = ?, end_time = NULL, terminate_reason = NULL "
-                "WHERE rowid = ?",
-                (now, rowid),
-            )
-        for pos in changed:
-            if existing[job.tasks[pos].id.lower()][2] in (RUNNING, 1):
-                raise SubmitError(
-                    f"job '{job.id}' task '{job.tasks[pos].id}' is running; it can be replaced "
-                    "once it has finished"
-                )
-
-        def blob(pos: int) -> bytes | None:
-            return array("i", (seqs[d] for d in deps[pos])).tobytes() if deps[pos] else None
-
-        specs, ids = job._specs, job._ids
-
-        def slots(pos: int) -> int | None:
-            need = (specs[pos] or {}).get("requiredSlots", 1)
-            return need if need > 1 else None
-
-        db.executemany(
-            "INSERT INTO tasks(job, seq, id, def, deps, slots, state, state_time, creation_time) "
-            "VALUES(?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (
-                (rowid, seqs[p], ids[p], store.seal(defs[p]), blob(p), slots(p), now, now)
-                for p in new_rows
-            ),
-        )
-        was_succeeded = was_failed = was_active = 0
-        for pos in changed:
-            old = db.execute(
-                "SELECT state, result FROM tasks WHERE job = ? AND seq = ?", (rowid, seqs[pos])
-            ).fetchone()
-            if old[0] == COMPLETED:
-                was_succeeded += old[1] == SUCCESS
-                was_failed += old[1] == FAILURE
-            else:
-                was_active += 1
-            db.execute(
-                "UPDATE tasks SET def = ?, deps = ?, slots = ?, prev = state, prev_time = "
-                "state_time, state = 0, state_time = ?, start = NULL, end = NULL, "
-                "exit_code = NULL, result = NULL, failure = NULL, satisfied = NULL, retries = 0, "
-                "last_retry = NULL, done_seq = NULL WHERE job = ? AND seq = ?",
-                (store.seal(defs[pos]), blob(pos), slots(pos), now, rowid, seqs[pos]),
-            )
-        added = len(new_rows)
-        reset = len(changed) - was_active
-        db.execute(
-            "UPDATE jobs SET spec = coalesce(?, spec), base_dir = ?, rev = rev + ?, "
-            "settled = CASE WHEN ? THEN 0 ELSE settled END, "
-            "ntasks = ntasks + ?, n_active = n_active + ?, n_succeeded = n_succeeded - ?, "
-            "n_failed = n_failed - ? WHERE rowid = ?",
-            (
-                store.seal(spec_text) if row is None or spec_changed else None,
-                base_dir,
-                int(bool(added or changed or spec_changed)),
-                bool(added or changed or spec_changed),
-                added,
-                added + reset,
-                was_succeeded,
-                was_failed,
-                rowid,
-            ),
-        )
-    return SubmitResult(
-        job_id=job.id if row is None else str(row[1]),
-        added=added,
-        unchanged=len(job.tasks) - added - len(changed),
-        replaced=len(changed),
-        replaced_ids=tuple(job.tasks[p].id for p in changed),
-    )
-
-
-def _insert_manager(db: Any, rowid: int, sealed: str, manager: dict[str, Any], now: float) -> None:
-    """File the job manager task; `sealed` is its definition as stored."""
-    need = manager.get("requiredSlots", 1)
-    db.execute(
-        "INSERT INTO tasks(job, seq, id, def, kind, slots, state, state_time, creation_time) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            rowid,
-            MANAGER_SEQ,
-            manager["id"],
-            sealed,
-            KIND_MANAGER,
-            need if need > 1 else None,
-            ACTIVE,
-            now,
-            now,
-        ),
-    )
-    db.execute(
-        "UPDATE jobs SET ntasks = ntasks + 1, n_active = n_active + 1 WHERE rowid = ?", (rowid,)
+    task_id = job._ids[pos]
+    return BackendError(
+        f"task '{task_id}' {where}: {what}",
+        code="TaskDependencyNotFound",
+        job_id=job.id,
+        task_id=task_id,
     )

@@ -20,9 +20,11 @@ its effects, a `kill -9` of the engine loses nothing that was reported: on resta
 tasks it had running are requeued (requeueCount + 1) and everything completed stays so.
 When no job has anything left to run, the engine exits (see `control` for the hand-over).
 
-This module holds the loop, the transaction and reaping; `starting` fills slots and
-spawns, `transitions` records ends and job state changes, `lookahead` reads the next
-tasks' rows and `taskdirs` makes their directories ahead, off the loop.
+This module holds the loop and reaping; `ledger` the bookkeeping every part shares (jobs,
+attempts, slots, the open transaction), `starting` fills slots and spawns, `transitions`
+records ends and job state changes, `requests` carries out what services asked,
+`lookahead` reads the next tasks' rows and `taskdirs` makes their directories ahead,
+off the loop.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ import json
 import os
 import selectors
 import signal
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -41,22 +42,24 @@ from typing import Any
 
 from batchflow.backends.local import control, outcome
 from batchflow.backends.local.jobrun import JobRun
-from batchflow.backends.local.launch import STORAGE_VARIABLES, Attempt
+from batchflow.backends.local.launch import Attempt, base_environment
+from batchflow.backends.local.ledger import LAZY, Ledger
 from batchflow.backends.local.lookahead import LookAhead
-from batchflow.backends.local.paths import StateDir, node_name
+from batchflow.backends.local.paths import StateDir, node_name, pool_node_names
 from batchflow.backends.local.prepare import Preparations
 from batchflow.backends.local.recovery import recover
+from batchflow.backends.local.requests import Requests
 from batchflow.backends.local.runner import exit_code_of, kill_group
 from batchflow.backends.local.starting import Starter
-from batchflow.backends.local.store import Store, state_error
+from batchflow.backends.local.store import Store
 from batchflow.backends.local.taskdirs import TaskDirs
 from batchflow.backends.local.transitions import Transitions
 from batchflow.exceptions import StateError
 
 __all__ = ["Engine", "main"]
 
-#: Longest delay before bookkeeping that no spawn waits for (pids, counts) is committed.
-_LAZY = 0.05
+#: How long an engine with nothing to do waits for more work before it exits.
+LINGER = 0.5
 
 
 class Engine:
@@ -66,139 +69,148 @@ class Engine:
         self.state = state
         self.lock_fd: int | None = lock_fd
         self.store = Store(state.root)
-        self.jobs: dict[int, JobRun] = {}
-        self.attempts: dict[int, Attempt] = {}
-        self.timers: list[tuple[float, int]] = []
-        self.in_tx = False
-        self.deltas: dict[int, list[int]] = {}
-        #: When the oldest count change not yet written was made; whether it is due now.
-        self.counts_since = 0.0
-        self.counts_due = False
-        self.base_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("BATCHFLOW_") and k not in STORAGE_VARIABLES
-        }
-        self.account_url = os.environ.get("BATCHFLOW_ACCOUNT_URL", "http://127.0.0.1/")
-        self.used: dict[str, int] = {}
-        self.exclusive: set[str] = set()
-        self.dirs = TaskDirs(spares=str(state.root / "spare"))
-        self.ahead = LookAhead(self)
+        self.ledger = ledger = Ledger(self.store, state.root)
         self.woken = True
-        self.again = False
-        self.slots_per_node = 1
-        self.nodes: list[str] = []
-        self.prep = Preparations(self)
-        self.starter = Starter(self)
-        self.transitions = Transitions(self)
-
-    # -- bookkeeping -----------------------------------------------------------------
-
-    def write(self, sql: str, params: tuple[Any, ...]) -> None:
-        """Execute a statement in the open transaction (begun on the first write).
-
-        Reads on the engine's connection see it at once; other processes see it at the
-        next `commit`, which always comes before any process is spawned.
-        """
-        conn = self.store.conn
-        try:
-            if not self.in_tx:
-                conn.execute("BEGIN IMMEDIATE")
-                self.in_tx = True
-                self.tx_since = time.monotonic()
-                # No other process can commit until this transaction ends.
-                self.ahead.check()
-            conn.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise state_error(exc, self.state.root) from None
-
-    def count(
-        self, job: JobRun, active: int = 0, running: int = 0, ok: int = 0, bad: int = 0
-    ) -> None:
-        """Stage a change of the job's task counts (written by `commit`, see there)."""
-        delta = self.deltas.get(job.rowid)
-        if delta is None:
-            if not self.deltas:
-                self.counts_since = time.monotonic()
-            delta = self.deltas[job.rowid] = [0, 0, 0, 0, 0]
-        delta[0] += active
-        delta[1] += running
-        delta[2] += ok
-        delta[3] += bad
-        delta[4] += ok + bad
-
-    def commit(self, *, counts: bool = False) -> None:
-        """Commit the open transaction, with the task count changes when they are due.
-
-        The jobs' task counts are written with the first commit at least `_LAZY` after
-        they changed (one row fewer per commit while tasks come and go every
-        millisecond), at once when `counts` or `counts_due` (a job changed state or
-        settled: whoever sees that must see the final counts). A crash loses nothing:
-        an engine recounts them from the task rows when it starts.
-        """
-        deltas = self.deltas
-        if deltas and (counts or self.counts_due or time.monotonic() - self.counts_since >= _LAZY):
-            for rowid, d in deltas.items():
-                self.write(
-                    "UPDATE jobs SET n_active = n_active + ?, n_running = n_running + ?, "
-                    "n_succeeded = n_succeeded + ?, n_failed = n_failed + ?, "
-                    "n_done = n_done + ? WHERE rowid = ?",
-                    (*d, rowid),
-                )
-            deltas.clear()
-            self.counts_due = False
-        if self.in_tx:
-            try:
-                self.store.conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise state_error(exc, self.state.root) from None
-            self.in_tx = False
+        self.dirs = TaskDirs(spares=str(state.root / "spare"))
+        self.ahead = LookAhead(ledger, self.dirs)
+        self.prep = Preparations(ledger)
+        self.starter = Starter(
+            ledger,
+            state,
+            self.dirs,
+            # Tasks of a job created before jobs recorded their creator's environment.
+            base_env=base_environment(),
+            account_url=os.environ.get("BATCHFLOW_ACCOUNT_URL", "http://127.0.0.1/"),
+        )
+        self.transitions = Transitions(ledger, state)
+        self.requests = Requests(ledger, state)
+        # The parts know each other explicitly; what they share is the ledger.
+        self.ahead.starter = self.starter
+        self.prep.starter, self.prep.transitions = self.starter, self.transitions
+        self.starter.ahead, self.starter.prep = self.ahead, self.prep
+        self.starter.transitions = self.transitions
+        self.transitions.ahead, self.transitions.prep = self.ahead, self.prep
+        self.transitions.starter = self.starter
+        self.requests.ahead, self.requests.prep = self.ahead, self.prep
+        self.requests.transitions = self.transitions
+        # No other process can commit while the engine's transaction is open: rows read
+        # ahead are checked when it begins.
+        ledger.on_begin = self.ahead.check
 
     def pool(self) -> None:
-        """Read the pool settings (slots per node, nodes) that `submit` stored."""
+        """Read the nodes: the state directory's own (the slots and nodes `submit`
+        stored) and those of the pools services created; carry out pool resizes and
+        deletes (the tasks of nodes that go away are requeued, as Batch does)."""
+        ledger = self.ledger
         slots = self.store.get_meta("slots")
-        nodes = self.store.get_meta("nodes")
-        self.slots_per_node = int(slots) if slots else os.cpu_count() or 1
-        self.nodes = [node_name(i) for i in range(int(nodes) if nodes else 1)]
-        for node in self.nodes:
-            self.used.setdefault(node, 0)
+        count = self.store.get_meta("nodes")
+        per_node = int(slots) if slots else os.cpu_count() or 1
+        ledger.default_nodes = [node_name(i) for i in range(int(count) if count else 1)]
+        node_slots = dict.fromkeys(ledger.default_nodes, per_node)
+        pools: dict[str, list[str]] = {}
+        for rowid, pool_id, state, allocation, target, pool_slots in self.store.query(
+            "SELECT rowid, id, state, allocation_state, target, slots FROM pools"
+        ):
+            if state == "deleting":
+                self.ledger.write("DELETE FROM pools WHERE rowid = ?", (rowid,))
+                continue
+            if allocation != "steady":
+                now = time.time()
+                self.ledger.write(
+                    "UPDATE pools SET allocation_state = 'steady', allocation_time = ?, "
+                    "modified = ? WHERE rowid = ?",
+                    (now, now, rowid),
+                )
+            names = pool_node_names(pool_id, target)
+            pools[pool_id.lower()] = names
+            node_slots.update(dict.fromkeys(names, pool_slots))
+        gone = set(ledger.nodes) - set(node_slots)
+        ledger.node_slots = node_slots
+        ledger.pool_nodes = pools
+        ledger.nodes = list(node_slots)
+        for node in ledger.nodes:
+            ledger.used.setdefault(node, 0)
+        if gone:
+            for pid, attempt in ledger.attempts.items():
+                if attempt.node in gone and attempt.kill_reason is None:
+                    attempt.kill_reason = "requeue"
+                    kill_group(pid)
 
     # -- reading the store -----------------------------------------------------------
 
     def scan(self) -> None:
-        """Pick up new jobs, added tasks and requests filed by CLI processes."""
+        """Pick up new jobs, added tasks and the requests services filed, in order."""
         self.pool()
         rows = self.store.query(
-            "SELECT rowid, id, spec, state, rev, creation_time, settled, n_done, base_dir, "
-            "request, request_reason FROM jobs"
+            "SELECT rowid, id, spec, state, creation_time, settled, n_done, base_dir, env, "
+            "pool_required, nseq FROM jobs"
         )
-        for rowid, job_id, spec, state, rev, creation, settled, done, base, request, why in rows:
-            job = self.jobs.get(rowid)
-            if job is None or job.rev != rev:
-                if job is None and state == "completed" and request is None:
+        requests = self.store.query("SELECT id, job, seq, op, arg FROM requests ORDER BY id")
+        asked = {r[1] for r in requests}
+        for rowid, job_id, spec, state, creation, settled, done, base, env, needs, nseq in rows:
+            job = self.ledger.jobs.get(rowid)
+            if job is None:
+                if state == "completed" and rowid not in asked:
                     continue
-                fresh = JobRun(rowid, (job_id, spec, state, rev, creation, settled, done, base))
-                fresh.load(self.store)
-                if job is not None:
-                    fresh.env_cache = job.env_cache
-                    for attempt in self.attempts.values():
-                        if attempt.job is job:
-                            attempt.job = fresh
-                self.prep.load(fresh)
-                job = self.jobs[rowid] = fresh
+                job = JobRun(
+                    rowid, (job_id, spec, state, creation, settled, done, base, env, needs)
+                )
+                job.load(self.store)
+                self.prep.load(job)
+                self.ledger.jobs[rowid] = job
                 self.ahead.reset()
-                self.transitions.after_change(job)
-            if request == "delete":
-                self.transitions.delete(job)
-            elif request == "terminate":
-                self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (rowid,))
-                self.transitions.terminate(job, why or "UserTerminate")
-            elif request == "enable":
-                self.write("UPDATE jobs SET request = NULL WHERE rowid = ?", (rowid,))
-                self.transitions.enable(job)
+                if rowid not in asked:
+                    self.resume(job)
+            else:
+                job.settled = settled  # a service resets it when it changes the job
+                if nseq > job.n - 1:
+                    job.load(self.store)  # only the tasks added since the last scan
+                    self.ahead.reset()
+        for request in requests:
+            self.ledger.write("DELETE FROM requests WHERE id = ?", (request[0],))
+            job = self.ledger.jobs.get(request[1])
+            if job is not None:
+                self.requests.apply(job, *request[2:])
         known = {row[0] for row in rows}
-        for rowid in [r for r in self.jobs if r not in known]:
-            del self.jobs[rowid]
+        for rowid in [r for r in self.ledger.jobs if r not in known]:
+            del self.ledger.jobs[rowid]
+        self.clean_expired()
+
+    def resume(self, job: JobRun) -> None:
+        """Carry on with a job found in the store with no request pending: one a dead
+        engine left half-way through a transition finishes it (release tasks not yet run
+        run; a disable still requeues), any other gets its job-level checks."""
+        transitions = self.transitions
+        if job.state == "terminating":
+            transitions.terminate(job, None)
+        elif job.state == "deleting":
+            transitions.delete(job)
+        elif job.state == "disabling":
+            transitions.disable(job, "requeue", recorded=True)
+        elif job.state == "enabling":
+            transitions.enable(job)
+        else:
+            transitions.after_change(job)
+
+    def clean_expired(self) -> None:
+        """Remove the directories of tasks completed longer ago than their retentionTime."""
+        rows = self.store.query(
+            "SELECT t.job, t.seq, j.id, t.id, t.node FROM tasks t JOIN jobs j ON j.rowid = t.job "
+            "WHERE t.expires <= ? LIMIT 1000",
+            (time.time(),),
+        )
+        if not rows:
+            return
+        folders = []
+        for rowid, seq, job_id, task_id, node in rows:
+            self.ledger.write(
+                "UPDATE tasks SET expires = NULL, cleaned = 1 WHERE job = ? AND seq = ?",
+                (rowid, seq),
+            )
+            if node:
+                folders.append(self.state.task_dir(node, job_id, task_id))
+        self.ledger.commit()  # readers learn why the files are gone before they go
+        self.transitions.discard(folders)
 
     # -- finishing -------------------------------------------------------------------
 
@@ -212,7 +224,7 @@ class Engine:
                 break
             if pid == 0:
                 break
-            attempt = self.attempts.pop(pid, None)
+            attempt = self.ledger.attempts.pop(pid, None)
             if attempt is not None:
                 any_reaped = True
                 self.finished(attempt, exit_code_of(status))
@@ -233,6 +245,10 @@ class Engine:
             result = outcome.Outcome(code, outcome.timed_out(attempt.wall_clock or ""))
         elif reason in ("terminate", "delete"):
             result = outcome.Outcome(None, outcome.task_ended())
+        elif reason == "delete-task":
+            self.transitions.settle(attempt, "requeue", None)
+            self.requests.forget(attempt.job, attempt.idx, attempt.task_id)
+            return
         elif reason == "requeue":
             self.transitions.settle(attempt, "requeue", None)
             return
@@ -266,15 +282,15 @@ class Engine:
 
     def expire(self, now: float) -> float | None:
         """Kill attempts past their wall clock, end jobs past theirs; next deadline."""
-        timers = self.timers
+        timers = self.ledger.timers
         while timers and timers[0][0] <= now:
             _, pid = heapq.heappop(timers)
-            attempt = self.attempts.get(pid)
+            attempt = self.ledger.attempts.get(pid)
             if attempt is not None and attempt.kill_reason is None:
                 attempt.kill_reason = "timeout"
                 kill_group(pid)
         nearest = timers[0][0] if timers else None
-        for job in list(self.jobs.values()):
+        for job in list(self.ledger.jobs.values()):
             if job.deadline is None or job.state not in ("active", "disabled"):
                 continue
             if job.deadline <= now:
@@ -285,29 +301,37 @@ class Engine:
 
     def busy(self) -> bool:
         """Whether anything runs or could start (else the engine may exit)."""
-        if self.attempts or self.starter.to_launch:
+        if self.ledger.attempts or self.starter.to_launch:
             return True
-        for job in self.jobs.values():
+        for job in self.ledger.jobs.values():
             if job.state in ("terminating", "deleting"):
                 return True
-            if job.state == "active" and (job.running or job.deadline is not None):
+            if job.state in ("active", "disabling") and job.running:
                 return True
-            if job.can_start() and any(not self.prep.failed_on(job, n) for n in self.nodes):
+            nodes = self.ledger.nodes_of(job)
+            if job.can_start() and any(not self.prep.failed_on(job, n) for n in nodes):
                 return True
         return False
 
     def mark_settled(self) -> None:
         """Tell CLIs which jobs cannot progress any more (nothing running or startable)."""
-        for job in self.jobs.values():
+        for job in self.ledger.jobs.values():
             if job.state not in ("active", "disabled"):
                 continue
             stuck = job.running == 0 and (
-                not job.can_start() or all(self.prep.failed_on(job, n) for n in self.nodes)
+                not job.can_start()
+                or all(self.prep.failed_on(job, n) for n in self.ledger.nodes_of(job))
             )
             if int(stuck) != job.settled:
-                job.settled = int(stuck)
-                self.counts_due = True  # whoever sees it settled sees its final counts
-                self.write("UPDATE jobs SET settled = ? WHERE rowid = ?", (int(stuck), job.rowid))
+                # Only if no task was added since the engine looked (a service resets the
+                # flag when it adds; this write must not undo that).
+                written = self.ledger.write(
+                    "UPDATE jobs SET settled = ? WHERE rowid = ? AND nseq <= ?",
+                    (int(stuck), job.rowid, job.n - 1),
+                )
+                if written.rowcount:
+                    job.settled = int(stuck)
+                    self.ledger.counts_due = True  # whoever sees it settled sees final counts
 
     def leave(self) -> bool:
         """Give up the lock; True if the engine may exit (no work arrived meanwhile)."""
@@ -315,8 +339,9 @@ class Engine:
         os.close(self.lock_fd)
         self.lock_fd = None
         pending = self.store.one(
-            "SELECT count(*) FROM jobs WHERE request IS NOT NULL "
-            "OR state IN ('terminating', 'deleting') OR (state = 'active' AND settled = 0)"
+            "SELECT (SELECT count(*) FROM requests) + (SELECT count(*) FROM jobs WHERE state IN "
+            "('terminating', 'deleting', 'disabling', 'enabling') "
+            "OR (state = 'active' AND settled = 0))"
         )
         if not pending or not pending[0]:
             return True
@@ -342,6 +367,8 @@ class Engine:
         selector.register(child_r, selectors.EVENT_READ)
         selector.register(wake, selectors.EVENT_READ)
         recover(self.store, self.state)
+        self.clean_expired()
+        self.ledger.commit()
         try:
             self.loop(selector, wake)
         finally:
@@ -349,43 +376,57 @@ class Engine:
 
     def loop(self, selector: selectors.BaseSelector, wake: int) -> None:
         """Reap, schedule, commit, launch, wait; until nothing is left to do."""
+        lingered = False
         while True:
             self.reap()
             self.expire(time.time())
             if self.woken:
                 self.woken = False
-                self.commit()
+                self.ledger.commit()
                 self.scan()
             self.starter.schedule()
-            self.commit()
-            self.again = False
+            self.ledger.commit()
+            self.ledger.again = False
             self.starter.launch()
             self.ahead.refresh()
-            if self.reap() or self.again:
+            if self.reap() or self.ledger.again:
                 continue
             self.mark_settled()
             # What is left (settled flags, counts) is not needed before a spawn: batch it
-            # with the next completions, at most _LAZY later (at once if all is quiet).
+            # with the next completions, at most LAZY later (at once if all is quiet).
             idle = not self.busy()
-            if idle or time.monotonic() - self.tx_since >= _LAZY:
-                self.commit(counts=idle)
+            if idle or time.monotonic() - self.ledger.tx_since >= LAZY:
+                self.ledger.commit(counts=idle)
             if idle:
+                # Linger a moment: a client adding work call after call (the emulator,
+                # users' code) keeps one engine instead of starting one per call.
+                if not lingered:
+                    lingered = True
+                    if self.wait(selector, wake, LINGER):
+                        continue
                 if self.leave():
                     return
                 continue
+            lingered = False
             nearest = self.expire(time.time())
             timeout = None if nearest is None else max(0.0, nearest - time.time())
-            if self.in_tx or self.deltas:
-                if not self.in_tx:
-                    self.tx_since = time.monotonic()
-                lazy = max(0.0, self.tx_since + _LAZY - time.monotonic())
+            if self.ledger.in_tx or self.ledger.deltas:
+                if not self.ledger.in_tx:
+                    self.ledger.tx_since = time.monotonic()
+                lazy = max(0.0, self.ledger.tx_since + LAZY - time.monotonic())
                 timeout = lazy if timeout is None else min(timeout, lazy)
-            for key, _ in selector.select(timeout):
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(key.fd, 512):
-                        pass
-                if key.fd == wake:
-                    self.woken = True
+            self.wait(selector, wake, timeout)
+
+    def wait(self, selector: selectors.BaseSelector, wake: int, timeout: float | None) -> bool:
+        """Block until a child exits, a client pokes, or `timeout`; whether anything came."""
+        events = selector.select(timeout)
+        for key, _ in events:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(key.fd, 512):
+                    pass
+            if key.fd == wake:
+                self.woken = True
+        return bool(events)
 
 
 def _write_pid(fd: int) -> None:

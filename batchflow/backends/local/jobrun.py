@@ -3,7 +3,8 @@
 For each task only a status byte, a count of unsatisfied dependencies and (for tasks that
 others wait for) a list of dependents are kept; 100,000 tasks cost a few megabytes. The
 full definition of a task is read from the store when it starts. Index `i` is the task's
-`seq`; the job manager task, if any, lives at index `n` (its seq is -1 in the store).
+`seq + 1`: index 0 is the job manager task (seq -1 in the store), or an empty slot, so
+tasks added later extend the arrays at the end and no index ever moves.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 from batchflow.backends.local.store import COMPLETED, KIND_MANAGER, PREPARING, RUNNING, Store
 from batchflow.durations import parse_duration
 
-__all__ = ["BLOCKED", "DONE", "RUNS", "WAITING", "JobRun"]
+__all__ = ["BLOCKED", "DONE", "GONE", "RUNS", "WAITING", "JobRun"]
 
-# Status bytes.
-WAITING, RUNS, DONE, BLOCKED = 0, 1, 2, 3
+# Status bytes (GONE: deleted, or the empty manager slot).
+WAITING, RUNS, DONE, BLOCKED, GONE = 0, 1, 2, 3, 4
 
 
 class JobRun:
@@ -33,6 +34,7 @@ class JobRun:
         "cursor",
         "deadline",
         "done",
+        "env",
         "env_cache",
         "id",
         "manager",
@@ -44,11 +46,12 @@ class JobRun:
         "on_failure",
         "pending",
         "pool_id",
+        "pool_required",
         "prep",
         "priority",
         "ready",
         "release",
-        "rev",
+        "released",
         "rowid",
         "running",
         "settled",
@@ -60,15 +63,38 @@ class JobRun:
     )
 
     def __init__(self, rowid: int, row: tuple[Any, ...]) -> None:
-        job_id, spec_text, state, rev, creation, settled, done, base_dir = row
+        job_id, spec_text, state, creation, settled, done, base_dir, env, pool_required = row
         self.done: int = done
         self.base_dir: str | None = base_dir
         self.rowid = rowid
         self.id: str = job_id
-        self.rev: int = rev
         self.state: str = state
         self.settled: int = settled
         self.creation_time: float = creation
+        #: It runs only on a pool of its poolId (created by the emulator), as on Batch.
+        self.pool_required = bool(pool_required)
+        #: The base environment of its tasks (taken from whoever created the job).
+        self.env: dict[str, str] | None = json.loads(env) if env else None
+        self.configure(spec_text)
+        self.env_cache: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        #: Tasks in the arrays: index n - 1 is the last (seq n - 2).
+        self.n = 1
+        self.manager = False
+        self.status = bytearray([GONE])
+        self.pending = array("i", [0])
+        self.children: dict[int, list[int]] = {}
+        self.slots: dict[int, int] = {}
+        self.ready: deque[int] = deque()
+        self.running = 0
+        self.unfinished = 0
+        #: Failed tasks that satisfied their dependents and were reactivated: their next
+        #: completion must not release the dependents a second time.
+        self.released: set[int] = set()
+        #: Every task before this index has started or is ready (see `LookAhead`).
+        self.cursor = 1
+
+    def configure(self, spec_text: str) -> None:
+        """Take the job's settings (at load, and after an update)."""
         self.spec: dict[str, Any] = json.loads(spec_text)
         spec = self.spec
         self.priority: int = spec.get("priority", 0)
@@ -77,7 +103,7 @@ class JobRun:
         self.max_retries: int = constraints.get("maxTaskRetryCount", 0)
         wall = constraints.get("maxWallClockTime")
         self.deadline: float | None = (
-            creation + parse_duration(wall).total_seconds() if wall else None
+            self.creation_time + parse_duration(wall).total_seconds() if wall else None
         )
         if self.deadline is not None and self.deadline > 1e15:
             self.deadline = None
@@ -93,77 +119,92 @@ class JobRun:
         self.release: dict[str, Any] | None = spec.get("jobReleaseTask")
         manager = spec.get("jobManagerTask")
         self.manager_kills = bool(manager) and manager.get("killJobOnCompletion", True)
-        self.env_cache: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
-        self.n = 0
-        self.manager = False
-        self.status = bytearray()
-        self.pending = array("i")
-        self.children: dict[int, list[int]] = {}
-        self.slots: dict[int, int] = {}
-        self.ready: deque[int] = deque()
-        self.running = 0
-        self.unfinished = 0
-        #: Every task before this index has started or is ready (see `LookAhead`).
-        self.cursor = 0
+        self.env_cache = {}
 
     def load(self, store: Store) -> None:
-        """Build the arrays from the store's rows (at start, and when tasks were added)."""
+        """Read the tasks added since the last load (all of them the first time).
+
+        Costs what was added, not what the job holds: the arrays grow at the end, and the
+        dependents that earlier tasks record (`kids`) are linked to the new tasks.
+        """
         rows = store.query(
-            "SELECT seq, state, satisfied, deps, slots, kind FROM tasks WHERE job = ? ORDER BY seq",
-            (self.rowid,),
+            "SELECT seq, state, satisfied, deps, slots, kind, unresolved, kids FROM tasks "
+            "WHERE job = ? AND seq >= ? ORDER BY seq",
+            (self.rowid, self.n - 1 if self.n > 1 else -1),
         )
-        manager = [r for r in rows if r[5] == KIND_MANAGER]
-        tasks = [r for r in rows if r[5] != KIND_MANAGER]
-        n = len(tasks)
-        self.n = n
-        self.manager = bool(manager)
-        size = n + (1 if manager else 0)
-        status = bytearray(size)
-        self.slots = {}
-        self.running = 0
-        self.unfinished = 0
-        deps_of: list[tuple[int, bytes]] = []
-        for idx, row in enumerate([*tasks, *manager]):
-            state = row[1]
+        if not rows:
+            return
+        status, pending, children = self.status, self.pending, self.children
+        grow = max(r[0] for r in rows) + 2 - len(status)
+        if grow > 0:
+            status.extend(bytes([GONE]) * grow)
+            pending.extend(bytes(4 * grow))
+            self.n = len(status)
+        new: list[tuple[int, bytes | None, int]] = []
+        linked: list[int] = []
+        first = rows[0][0] + 1  # a kid from this batch links through its own deps
+        for seq, state, satisfied, deps, slots, kind, unresolved, kids in rows:
+            idx = seq + 1
+            if kind == KIND_MANAGER:
+                self.manager = True
             if state == COMPLETED:
-                status[idx] = DONE if row[2] else BLOCKED
-            elif state in (RUNNING, PREPARING):
-                status[idx] = RUNS
-                self.running += 1
-                self.unfinished += 1
+                status[idx] = DONE if satisfied else BLOCKED
             else:
+                status[idx] = RUNS if state in (RUNNING, PREPARING) else WAITING
+                self.running += state in (RUNNING, PREPARING)
                 self.unfinished += 1
-            if row[3]:
-                deps_of.append((idx, row[3]))
-            if row[4]:
-                self.slots[idx] = row[4]
-        pending = array("i", bytes(4 * size))
-        children: dict[int, list[int]] = {}
-        for idx, blob in deps_of:
-            parents = array("i")
-            parents.frombytes(blob)
-            count = 0
-            for parent in parents:
-                if status[parent] != DONE:
-                    count += 1
-                children.setdefault(parent, []).append(idx)
+            if slots:
+                self.slots[idx] = slots
+            new.append((idx, deps, unresolved))
+            if kids:
+                waiting = array("i")
+                waiting.frombytes(kids)
+                for kid in waiting:
+                    if kid + 1 < first:
+                        children.setdefault(idx, []).append(kid + 1)
+                        linked.append(kid + 1)
+        ready = self.ready
+        for idx, deps, unresolved in new:
+            count = unresolved
+            if deps:
+                parents = array("i")
+                parents.frombytes(deps)
+                for parent in parents:
+                    children.setdefault(parent + 1, []).append(idx)
+                    count += status[parent + 1] != DONE
             pending[idx] = count
-        self.status = status
-        self.pending = pending
-        self.children = children
-        ready: deque[int] = deque()
-        if manager and status[n] == WAITING:
-            ready.append(n)
-        for idx in range(n):
-            if status[idx] == WAITING and pending[idx] == 0:
+            if count == 0 and status[idx] == WAITING:
                 ready.append(idx)
-        self.ready = ready
-        self.cursor = 0
+        for kid in linked:
+            if status[kid] == WAITING:
+                self.recount(store, kid)
+
+    def recount(self, store: Store, idx: int) -> None:
+        """Count the unsatisfied dependencies of task `idx` again (its parents changed)."""
+        row = store.one(
+            "SELECT deps, unresolved FROM tasks WHERE job = ? AND seq = ?",
+            (self.rowid, idx - 1),
+        )
+        if row is None:
+            return
+        count = row[1]
+        if row[0]:
+            parents = array("i")
+            parents.frombytes(row[0])
+            for parent in parents:
+                kids = self.children.setdefault(parent + 1, [])
+                if idx not in kids:  # a replaced task may name new parents
+                    kids.append(idx)
+                count += self.status[parent + 1] != DONE
+        was = self.pending[idx]
+        self.pending[idx] = count
+        if count == 0 and was != 0 and self.status[idx] == WAITING:
+            self.ready.append(idx)
 
     def upcoming(self, count: int) -> list[int]:
         """Up to `count` tasks, in order, that wait for dependencies (they start later)."""
         status, pending, n = self.status, self.pending, self.n
-        pos = self.cursor
+        pos = max(self.cursor, 1)
         while pos < n and (status[pos] != WAITING or pending[pos] == 0):
             pos += 1
         self.cursor = pos
@@ -176,17 +217,16 @@ class JobRun:
 
     def seq(self, idx: int) -> int:
         """The store's seq of index `idx`."""
-        return -1 if idx == self.n else idx
-
-    def index(self, seq: int) -> int:
-        """The index of the store's `seq`."""
-        return self.n if seq == -1 else seq
+        return idx - 1
 
     def finish(self, idx: int, satisfied: bool) -> None:
         """Mark a task completed and release the dependents it satisfies."""
         self.status[idx] = DONE if satisfied else BLOCKED
         self.running -= 1
         self.unfinished -= 1
+        if idx in self.released:
+            self.released.discard(idx)
+            return
         if satisfied:
             kids = self.children.get(idx)
             if kids:

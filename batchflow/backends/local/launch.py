@@ -19,9 +19,11 @@ from batchflow.backends.local.jobrun import JobRun
 from batchflow.backends.local.paths import StateDir
 
 __all__ = [
+    "BASE_ENVIRONMENT",
     "FILE_FIELDS",
     "STORAGE_VARIABLES",
     "Attempt",
+    "base_environment",
     "node_env",
     "task_env",
     "write_stage_spec",
@@ -29,8 +31,18 @@ __all__ = [
 
 #: Where the auto-storage account's connection string is read from (see storage.AutoStorage).
 STORAGE_VARIABLES = ("BATCHFLOW_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING")
+#: Variables of the process that creates a job which its tasks get (then AZ_BATCH_* and
+#: the job's and task's settings): what a program needs to start, nothing of anyone's
+#: shell, so a job's tasks see the same environment whoever started the engine.
+BASE_ENVIRONMENT = ("PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
 #: Task fields that need the staging wrapper.
 FILE_FIELDS = ("resourceFiles", "outputFiles", "$inputs", "$outputs")
+
+
+def base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The documented base environment of tasks, taken from `environ` (this process's)."""
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if k in BASE_ENVIRONMENT or k.startswith("LC_")}
 
 
 class Attempt:
@@ -45,6 +57,7 @@ class Attempt:
         "max_retries",
         "node",
         "pid",
+        "retention",
         "retries",
         "slots",
         "spec_path",
@@ -84,8 +97,11 @@ class Attempt:
         self.kind = kind
         #: Path of the staging wrapper's spec, when the task has files.
         self.spec_path: Path | None = None
-        #: Why the engine killed it: 'timeout', 'terminate', 'requeue', 'delete'.
+        #: Why the engine killed it: 'timeout', 'terminate', 'requeue', 'delete',
+        #: 'delete-task'.
         self.kill_reason: str | None = None
+        #: Seconds its directory is kept after it completes (retentionTime).
+        self.retention = 7 * 86400.0
 
 
 def node_env(
@@ -96,7 +112,7 @@ def node_env(
     if cached is not None:
         return cached
     root = state.node_root(node)
-    env = dict(base)
+    env = dict(base if job.env is None else job.env)
     env.update(
         {
             "AZ_BATCH_ACCOUNT_NAME": "local",

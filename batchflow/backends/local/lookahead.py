@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 from batchflow.backends.local.jobrun import WAITING, JobRun
 
 if TYPE_CHECKING:
-    from batchflow.backends.local.engine import Engine
+    from batchflow.backends.local.ledger import Ledger
+    from batchflow.backends.local.starting import Starter
+    from batchflow.backends.local.taskdirs import TaskDirs
 
 __all__ = ["LookAhead"]
 
@@ -39,8 +41,11 @@ _ROWS = "SELECT seq, id, def, node, retries FROM tasks WHERE job = ? AND seq IN 
 class LookAhead:
     """The rows read ahead and the directories asked for, of the tasks that start next."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    starter: Starter
+
+    def __init__(self, ledger: Ledger, dirs: TaskDirs) -> None:
+        self.ledger = ledger
+        self.dirs = dirs
         #: (job rowid, index) -> (task directory or "", row), in scheduling order.
         self.rows: dict[tuple[int, int], tuple[str, Any]] = {}
         self.data_version = -1
@@ -52,7 +57,7 @@ class LookAhead:
         known = self.rows.get((job.rowid, idx))
         if known is not None:
             return known[1]
-        return self.engine.store.one(_ROW, (job.rowid, job.seq(idx)))
+        return self.ledger.store.one(_ROW, (job.rowid, job.seq(idx)))
 
     def started(self, job: JobRun, idx: int) -> None:
         """A task started: it leaves the window."""
@@ -65,19 +70,19 @@ class LookAhead:
 
     def check(self) -> None:
         """Forget the rows read if another process committed since the last check."""
-        version = self.engine.store.one("PRAGMA data_version")[0]
+        version = self.ledger.store.one("PRAGMA data_version")[0]
         if version != self.data_version:
             self.data_version = version
             self.reset()
 
     def refresh(self) -> None:
         """Refill the window if half of it started: read rows, ask for directories."""
-        engine = self.engine
-        limit = min(64, max(8, 4 * engine.slots_per_node * len(engine.nodes)))
+        ledger = self.ledger
+        limit = min(64, max(8, 4 * sum(ledger.node_slots.values())))
         if not self.stale and len(self.rows) > limit // 2:
             return
         jobs = [
-            j for j in engine.jobs.values() if j.state == "active" and (j.ready or j.cursor < j.n)
+            j for j in ledger.jobs.values() if j.state == "active" and (j.ready or j.cursor < j.n)
         ]
         if not jobs and not self.rows:
             return
@@ -102,7 +107,7 @@ class LookAhead:
                 break
         self.rows = {key: known for key in order if (known := old[key]) is not None}
         self.stale = False
-        engine.dirs.want(path for path, _ in self.rows.values() if path)
+        self.dirs.want(path for path, _ in self.rows.values() if path)
 
     def _read(
         self,
@@ -111,9 +116,10 @@ class LookAhead:
         into: dict[tuple[int, int], tuple[str, Any] | None],
     ) -> None:
         """Read the rows of `indices` of `job` (one query) into `into`."""
-        engine = self.engine
-        node = engine.nodes[0] if len(engine.nodes) == 1 else None
-        root = engine.starter.job_root(job, node) if node else None
+        ledger = self.ledger
+        nodes = ledger.nodes_of(job)
+        node = nodes[0] if len(nodes) == 1 else None
+        root = self.starter.job_root(job, node) if node else None
         sql = _ROWS.format(", ".join("?" * len(indices)))
-        for seq, *row in engine.store.query(sql, (job.rowid, *map(job.seq, indices))):
-            into[(job.rowid, job.index(seq))] = (root + row[0] if root else "", row)
+        for seq, *row in ledger.store.query(sql, (job.rowid, *map(job.seq, indices))):
+            into[(job.rowid, seq + 1)] = (root + row[0] if root else "", row)

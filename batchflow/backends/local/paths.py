@@ -20,7 +20,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DEFAULT_STATE_DIR", "NODE_SUBDIRS", "StateDir", "node_name", "resolve_state_dir"]
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "NODE_SUBDIRS",
+    "StateDir",
+    "node_name",
+    "pool_node_names",
+    "resolve_state_dir",
+]
 
 DEFAULT_STATE_DIR = ".batchflow"
 NODE_SUBDIRS = ("applications", "fsmounts", "shared", "startup", "volatile", "workitems")
@@ -30,6 +37,11 @@ def resolve_state_dir(state_dir: str | os.PathLike[str] | None = None) -> Path:
     """The state directory: the argument, else `BATCHFLOW_STATE_DIR`, else `./.batchflow`."""
     chosen = state_dir or os.environ.get("BATCHFLOW_STATE_DIR") or DEFAULT_STATE_DIR
     return Path(os.path.abspath(os.fspath(chosen)))
+
+
+def pool_node_names(pool_id: str, count: int) -> list[str]:
+    """The ids of the nodes of a pool created through the service: `tvm-<pool>-<n>`."""
+    return [f"tvm-{pool_id}-{n}" for n in range(1, count + 1)]
 
 
 def node_name(index: int) -> str:

@@ -27,7 +27,9 @@ from batchflow.backends.local.launch import Attempt
 from batchflow.backends.local.store import FAILURE, RUNNING, SUCCESS
 
 if TYPE_CHECKING:
-    from batchflow.backends.local.engine import Engine
+    from batchflow.backends.local.ledger import Ledger
+    from batchflow.backends.local.starting import Starter
+    from batchflow.backends.local.transitions import Transitions
 
 __all__ = ["Preparations"]
 
@@ -39,8 +41,11 @@ _PREP, _RELEASE = -2, -3
 class Preparations:
     """Preparation and release state of every job on every node."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    starter: Starter
+    transitions: Transitions
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
         #: (job rowid, node) -> 'running' | 'done' | 'failed'
         self.status: dict[tuple[int, str], str] = {}
         self.waiters: dict[tuple[int, str], list[Waiter]] = {}
@@ -51,7 +56,7 @@ class Preparations:
         if job.prep is None:
             return
         wait = job.prep.get("waitForSuccess", True)
-        for node, result in self.engine.store.query(
+        for node, result in self.ledger.store.query(
             "SELECT node, result FROM prep WHERE job = ? AND kind = 'preparation' "
             "AND state = 'completed'",
             (job.rowid,),
@@ -101,7 +106,7 @@ class Preparations:
             wall,
             kind=kind,
         )
-        self.engine.write(
+        self.ledger.write(
             "INSERT OR REPLACE INTO prep(job, node, kind, state, start, retries) "
             "VALUES(?, ?, ?, 'running', ?, ?)",
             (job.rowid, node, kind, now, retries),
@@ -112,11 +117,11 @@ class Preparations:
         """Spawn the preparation/release attempts whose start was just committed."""
         batch, self.queue = self.queue, []
         for attempt, spec in batch:
-            self.engine.starter.spawn_attempt(attempt, spec)
+            self.starter.spawn_attempt(attempt, spec)
 
     def finished(self, attempt: Attempt, back: str | None, result: outcome.Outcome | None) -> None:
         """A preparation or release attempt ended."""
-        engine, job, node = self.engine, attempt.job, attempt.node
+        ledger, job, node = self.ledger, attempt.job, attempt.node
         key = (job.rowid, node)
         if back == "retry":
             self._queue(job, node, attempt.kind, attempt.retries + 1)
@@ -125,7 +130,7 @@ class Preparations:
             self.status.pop(key, None)
             return
         ok = result.succeeded
-        engine.write(
+        ledger.write(
             "UPDATE prep SET state = 'completed', end = ?, exit_code = ?, result = ?, "
             "failure = ? WHERE job = ? AND node = ? AND kind = ?",
             (
@@ -139,7 +144,7 @@ class Preparations:
             ),
         )
         if attempt.kind == "release":
-            engine.transitions.after_change(job)
+            self.transitions.after_change(job)
             return
         wait = (job.prep or {}).get("waitForSuccess", True)
         self.status[key] = "done" if ok or not wait else "failed"
@@ -151,37 +156,44 @@ class Preparations:
             if job.state == "terminating":
                 continue
             if self.status[key] == "done":
-                engine.write(
+                ledger.write(
                     "UPDATE tasks SET prev = state, prev_time = state_time, state = ?, "
-                    "state_time = ?, start = ? WHERE job = ? AND seq = ?",
-                    (RUNNING, now, now, job.rowid, job.seq(idx)),
+                    "state_time = ?, modified = ?, start = ? WHERE job = ? AND seq = ?",
+                    (RUNNING, now, now, now, job.rowid, job.seq(idx)),
                 )
-                engine.starter.to_launch.append(
-                    (job, idx, task_id, definition, node, need, retries)
-                )
+                self.starter.to_launch.append((job, idx, task_id, definition, node, need, retries))
             else:
-                engine.used[node] -= need
+                ledger.used[node] -= need
                 job.requeue(idx, front=True)
-                engine.count(job, active=1, running=-1)
-                engine.write(
+                ledger.count(job, active=1, running=-1)
+                ledger.write(
                     "UPDATE tasks SET prev = state, prev_time = state_time, state = 0, "
-                    "state_time = ?, start = NULL, node = NULL WHERE job = ? AND seq = ?",
-                    (now, job.rowid, job.seq(idx)),
+                    "state_time = ?, modified = ?, start = NULL, node = NULL "
+                    "WHERE job = ? AND seq = ?",
+                    (now, now, job.rowid, job.seq(idx)),
                 )
-        engine.transitions.after_change(job)
+        self.transitions.after_change(job)
 
     def ending(self, job: JobRun, failure: dict[str, Any], *, release: bool = True) -> None:
         """The job is terminating or being deleted: release tasks start, waiters end."""
-        engine = self.engine
-        for pid, attempt in engine.attempts.items():
+        ledger = self.ledger
+        for pid, attempt in ledger.attempts.items():
             if attempt.job is job and attempt.kind == "preparation" and not attempt.kill_reason:
                 attempt.kill_reason = "terminate"
                 from batchflow.backends.local.runner import kill_group
 
                 kill_group(pid)
         if release and job.prep is not None and job.release is not None:
+            released = {
+                node
+                for (node,) in self.ledger.store.query(
+                    "SELECT node FROM prep WHERE job = ? AND kind = 'release' "
+                    "AND state = 'completed'",
+                    (job.rowid,),
+                )
+            }
             for (rowid, node), _ in list(self.status.items()):
-                if rowid == job.rowid:
+                if rowid == job.rowid and node not in released:
                     self._queue(job, node, "release", 0)
         for (rowid, node), waiters in list(self.waiters.items()):
             if rowid != job.rowid:
@@ -193,7 +205,22 @@ class Preparations:
                 ghost = Attempt(
                     job, idx, task_id, node, need, 0, time.time(), None, 0, retries, None
                 )
-                engine.transitions.settle(ghost, None, outcome.Outcome(None, failure))
+                self.transitions.settle(ghost, None, outcome.Outcome(None, failure))
+
+    def end_waiter(self, job: JobRun, idx: int, failure: dict[str, Any]) -> None:
+        """A task waiting for its node's preparation is terminated: it completes now."""
+        for (rowid, node), waiters in self.waiters.items():
+            if rowid != job.rowid:
+                continue
+            for waiter in waiters:
+                if waiter[0] == idx:
+                    waiters.remove(waiter)
+                    _, task_id, _definition, need, retries = waiter
+                    ghost = Attempt(
+                        job, idx, task_id, node, need, 0, time.time(), None, 0, retries, None
+                    )
+                    self.transitions.settle(ghost, None, outcome.Outcome(None, failure))
+                    return
 
     def releasing(self, job: JobRun) -> bool:
         """Whether preparation or release attempts of `job` are still running or queued."""
@@ -201,7 +228,7 @@ class Preparations:
             return True
         return any(
             a.job is job and a.kind in ("preparation", "release")
-            for a in self.engine.attempts.values()
+            for a in self.ledger.attempts.values()
         )
 
 

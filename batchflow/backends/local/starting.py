@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from batchflow.backends.local import outcome
-from batchflow.backends.local.jobrun import RUNS, WAITING, JobRun
+from batchflow.backends.local.jobrun import GONE, RUNS, WAITING, JobRun
 from batchflow.backends.local.launch import (
     FILE_FIELDS,
     Attempt,
@@ -34,14 +34,20 @@ from batchflow.backends.local.store import PREPARING, RUNNING
 from batchflow.durations import parse_duration
 
 if TYPE_CHECKING:
-    from batchflow.backends.local.engine import Engine
+    from batchflow.backends.local.ledger import Ledger
+    from batchflow.backends.local.lookahead import LookAhead
+    from batchflow.backends.local.paths import StateDir
+    from batchflow.backends.local.prepare import Preparations
+    from batchflow.backends.local.taskdirs import TaskDirs
+    from batchflow.backends.local.transitions import Transitions
 
 __all__ = ["Starter"]
 
+# Guarded by `state = 0`: a service may have deleted the task since it was read.
 _START = (
     "UPDATE tasks SET prev = state, prev_time = state_time, state = ?, state_time = ?, "
-    "start = ?, end = NULL, exit_code = NULL, result = NULL, failure = NULL, node = ? "
-    "WHERE job = ? AND seq = ?"
+    "modified = ?, start = ?, end = NULL, exit_code = NULL, result = NULL, failure = NULL, "
+    "node = ? WHERE job = ? AND seq = ? AND state = 0"
 )
 
 
@@ -55,8 +61,25 @@ def _seconds(value: str | None) -> float | None:
 class Starter:
     """Fills free slots and spawns the attempts whose start was committed."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    ahead: LookAhead
+    prep: Preparations
+    transitions: Transitions
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        state: StateDir,
+        dirs: TaskDirs,
+        *,
+        base_env: dict[str, str],
+        account_url: str,
+    ) -> None:
+        self.ledger = ledger
+        self.state = state
+        self.dirs = dirs
+        #: The environment of tasks whose job recorded none (made by an older release).
+        self.base_env = base_env
+        self.account_url = account_url
         #: Started tasks to spawn after the commit: (job, index, id, definition, node,
         #: slots, retries).
         self.to_launch: list[tuple[JobRun, int, str, dict[str, Any], str, int, int]] = []
@@ -65,13 +88,14 @@ class Starter:
 
     def pick_node(self, job: JobRun, need: int, prefer: str | None, whole: bool) -> str | None:
         """A node with `need` free slots (the previous one if it can), or None."""
-        engine = self.engine
+        ledger = self.ledger
         best, best_free = None, -1
-        limit = engine.slots_per_node
-        for node in engine.nodes:
-            if node in engine.exclusive or engine.prep.failed_on(job, node):
+        slots = ledger.node_slots
+        for node in ledger.nodes_of(job):
+            limit = slots[node]
+            if node in ledger.exclusive or self.prep.failed_on(job, node):
                 continue
-            used = engine.used[node]
+            used = ledger.used[node]
             free = limit - used
             if free < need or (whole and used):
                 continue
@@ -83,33 +107,39 @@ class Starter:
 
     def schedule(self) -> None:
         """Start ready tasks while slots are free: higher job priority first."""
-        engine = self.engine
-        jobs = [j for j in engine.jobs.values() if j.can_start()]
+        ledger = self.ledger
+        jobs = [j for j in ledger.jobs.values() if j.can_start()]
         if not jobs:
             return
         jobs.sort(key=lambda j: (-j.priority, j.creation_time))
-        if not engine.in_tx:
-            engine.ahead.check()
-        free = sum(max(0, engine.slots_per_node - engine.used[n]) for n in engine.nodes)
+        if not ledger.in_tx:
+            self.ahead.check()
+        free = ledger.free_slots()
         for job in jobs:
             ready, status = job.ready, job.status
             while free > 0 and job.can_start():
                 idx = ready[0]
-                if status[idx] != WAITING:
+                if status[idx] != WAITING or job.pending[idx]:
                     ready.popleft()
                     continue
                 need = job.slots.get(idx, 1)
-                manager = job.manager and idx == job.n
-                row = engine.ahead.row(job, idx)
+                manager = idx == 0
+                row = self.ahead.row(job, idx)
+                if row is None:  # deleted by a service meanwhile
+                    ready.popleft()
+                    status[idx] = GONE
+                    job.unfinished -= 1
+                    continue
                 definition = json.loads(row[1])
                 whole = manager and definition.get("runExclusive", True)
                 node = self.pick_node(job, need, row[2], whole)
                 if node is None:
                     break
                 ready.popleft()
-                self.start(job, idx, row[0], definition, node, need, row[3])
+                if not self.start(job, idx, row[0], definition, node, need, row[3]):
+                    continue
                 if whole:
-                    engine.exclusive.add(node)
+                    ledger.exclusive.add(node)
                 free -= need
 
     def start(
@@ -121,28 +151,45 @@ class Starter:
         node: str,
         need: int,
         retries: int,
-    ) -> None:
-        """Take the slots and record the start (or the wait for job preparation)."""
-        engine = self.engine
-        engine.ahead.started(job, idx)
+    ) -> bool:
+        """Take the slots and record the start (or the wait for job preparation); False
+        if the task is no longer there to start."""
+        ledger = self.ledger
+        self.ahead.started(job, idx)
+        now = time.time()
+        preparing = self.prep.needed(job, node)
+        started = ledger.write(
+            _START,
+            (
+                PREPARING if preparing else RUNNING,
+                now,
+                now,
+                None if preparing else now,
+                node,
+                job.rowid,
+                job.seq(idx),
+            ),
+        )
+        if started.rowcount == 0:  # a service deleted it: the request will follow
+            job.status[idx] = GONE
+            job.unfinished -= 1
+            return False
         job.status[idx] = RUNS
         job.running += 1
-        engine.used[node] += need
-        engine.count(job, active=-1, running=1)
-        now = time.time()
-        if engine.prep.needed(job, node):
-            engine.write(_START, (PREPARING, now, None, node, job.rowid, job.seq(idx)))
-            engine.prep.wait(job, node, (idx, task_id, definition, need, retries))
-            return
-        engine.write(_START, (RUNNING, now, now, node, job.rowid, job.seq(idx)))
+        ledger.used[node] += need
+        ledger.count(job, active=-1, running=1)
+        if preparing:
+            self.prep.wait(job, node, (idx, task_id, definition, need, retries))
+            return True
         self.to_launch.append((job, idx, task_id, definition, node, need, retries))
-        engine.dirs.urgent(self.job_root(job, node) + task_id)
+        self.dirs.urgent(self.job_root(job, node) + task_id)
+        return True
 
     def job_root(self, job: JobRun, node: str) -> str:
         """The job's directory on `node`, made on first use, with a trailing '/'."""
         root = self.made.get((job.id, node))
         if root is None:
-            state = self.engine.state
+            state = self.state
             top = state.node_root(node)
             for sub in NODE_SUBDIRS:
                 (top / sub).mkdir(parents=True, exist_ok=True)
@@ -154,14 +201,14 @@ class Starter:
     def forget(self, job: JobRun) -> None:
         """The job is being removed: its directories are no longer made or known."""
         made = self.made
-        self.engine.dirs.forget(v for k, v in made.items() if k[0] == job.id)
+        self.dirs.forget(v for k, v in made.items() if k[0] == job.id)
         self.made = {k: v for k, v in made.items() if k[0] != job.id}
 
     def launch(self) -> None:
         """Spawn the attempts whose start was just committed."""
         batch, self.to_launch = self.to_launch, []
         for job, idx, task_id, definition, node, need, retries in batch:
-            kind = "manager" if job.manager and idx == job.n else "task"
+            kind = "manager" if idx == 0 else "task"
             constraints = definition.get("constraints") or {}
             max_retries = constraints.get("maxTaskRetryCount", job.max_retries)
             attempt = Attempt(
@@ -178,17 +225,20 @@ class Starter:
                 constraints.get("maxWallClockTime"),
                 kind=kind,
             )
+            retention = _seconds(constraints.get("retentionTime"))
+            if retention is not None:
+                attempt.retention = retention
             self.spawn_attempt(attempt, definition)
-        self.engine.prep.launch_queued()
+        self.prep.launch_queued()
 
     def spawn_attempt(self, attempt: Attempt, definition: dict[str, Any]) -> None:
         """Start the process of an attempt; a launch failure completes it at once."""
-        engine, job = self.engine, attempt.job
-        state = engine.state
+        ledger, job = self.ledger, attempt.job
+        state = self.state
         task_dir = self.job_root(job, attempt.node) + attempt.task_id
-        engine.dirs.ensure(task_dir)
+        self.dirs.ensure(task_dir)
         wd = task_dir + "/wd"
-        before, common = node_env(engine.base_env, state, job, attempt.node, engine.account_url)
+        before, common = node_env(self.base_env, state, job, attempt.node, self.account_url)
         env = task_env(
             before, common, attempt.task_id, task_dir, definition.get("environmentSettings")
         )
@@ -217,11 +267,11 @@ class Starter:
             with contextlib.suppress(OSError), open(task_dir + "/stderr.txt", "w") as err:
                 err.write(f"batchflow: cannot run '{name}': {why}\n")
             failure = outcome.Outcome(None, outcome.launch_failure(name, why))
-            engine.transitions.settle(attempt, None, failure)
-            engine.again = True
+            self.transitions.settle(attempt, None, failure)
+            ledger.again = True
             return
         attempt.pid = pid
-        engine.attempts[pid] = attempt
+        ledger.attempts[pid] = attempt
         seconds = _seconds(attempt.wall_clock)
         if seconds is not None:
-            heapq.heappush(engine.timers, (attempt.start + seconds, pid))
+            heapq.heappush(ledger.timers, (attempt.start + seconds, pid))
