@@ -250,6 +250,10 @@ def export(
             error_line(f"note: create the job, then its tasks{why}:")
             for step in steps:
                 error_line(f"  {step}")
+            here = f"batchflow submit {name}; batchflow submit tasks.json --job-id {chosen.id}"
+            if deferred:
+                here += f"; batchflow update {chosen.id} --on-all-tasks-complete {deferred}"
+            error_line(f"  (here, with the local engine: {here})")
 
 
 def register(app: typer.Typer) -> None:

@@ -38,6 +38,7 @@ def test_job_only_is_a_job_add_body_with_noaction_and_the_commands(tmp_path: Pat
     assert "az batch job create --json-file job.json" in err
     assert "az batch task create --job-id squares --json-file tasks.json" in err
     assert "az batch job set --job-id squares --on-all-tasks-complete terminatejob" in err
+    assert "batchflow update squares --on-all-tasks-complete terminatejob" in err
 
 
 def test_job_only_without_a_pool_is_refused_with_the_fix(tmp_path: Path) -> None:
@@ -65,13 +66,17 @@ def test_the_exported_pair_submitted_in_order(tmp_path: Path, state_dir: Path) -
     status = json.loads(invoke("status", "squares", *s, "--output", "json")[1])
     assert status["state"] == "active"
 
-    # Then its tasks. The local engine still compares the job document of a task file
-    # with the stored one, so --replace is needed here (see the lead's service layer).
-    code, out, err = invoke(
-        "submit", str(tasks_file), "--job-id", "squares", "--pool-id", "p", "--replace", *s
-    )
+    # Then its tasks: a task file adds tasks to the job as it is (Add Task Collection).
+    code, out, err = invoke("submit", str(tasks_file), "--job-id", "squares", *s)
     assert code == 0, err
     assert "4 tasks added" in out
     status = json.loads(invoke("status", "squares", *s, "--output", "json")[1])
     assert status["counts"]["succeeded"] == 4
+    assert status["state"] == "active"  # noaction, as exported: nothing ends it yet
     assert invoke("logs", "squares", "sq-2", *s)[1] == "4\n"
+
+    # Last, the flow's own onAllTasksComplete (`az batch job set`): the job completes.
+    code, _, err = invoke("update", "squares", "--on-all-tasks-complete", "terminatejob", *s)
+    assert code == 0, err
+    code, out, _ = invoke("status", "squares", "--watch", *s)
+    assert "squares  completed (AllTasksComplete)" in out
