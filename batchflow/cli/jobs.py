@@ -87,7 +87,17 @@ def jobs(state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text) -
 
 
 def status(
-    job: JobArg, state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text
+    job: JobArg,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Follow the job (live progress, failures as they happen) until it ends.",
+        ),
+    ] = False,
+    state_dir: StateDirOpt = None,
+    output: OutputOpt = OutputFormat.text,
 ) -> None:
     """A job's state, task counts and progress (never a full task listing).
 
@@ -96,6 +106,20 @@ def status(
     with failures():
         backend = local_backend(state_dir)
         s = backend.job_status(job)
+        if watch:
+            from batchflow.cli.progress import watch as follow
+
+            as_json = output is OutputFormat.json
+            try:
+                [s] = follow(
+                    backend,
+                    [s.id],
+                    live=not as_json and console().is_terminal,
+                    on_failure=(lambda line: None) if as_json else error_line,
+                )
+            except KeyboardInterrupt:
+                error_line("stopped watching; the job keeps running")
+                raise typer.Exit(130) from None
         if output is OutputFormat.json:
             print_json(job_result(backend, s))
         else:
@@ -108,7 +132,13 @@ def status(
             out.print(f"[bold]{s.id}[/]  {state}  local pool '{s.pool_id}'")
             grid = Table.grid(padding=(0, 2))
             grid.add_row(
-                ProgressBar(total=c.total or 1, completed=c.completed, width=40),
+                ProgressBar(
+                    total=c.total or 1,
+                    completed=c.completed,
+                    width=40,
+                    complete_style="red" if c.failed else "cyan",
+                    finished_style="red" if c.failed else "green",
+                ),
                 f"{c.completed:,}/{c.total:,}",
                 f"{100 * c.completed / (c.total or 1):.0f}%",
             )
@@ -259,7 +289,20 @@ def logs(
                 sys.stdout.buffer.write(data)
                 sys.stdout.flush()
                 offset += len(data)
-            if not follow or backend.task(job, task).state == "completed":
+            current = backend.task(job, task) if follow else None
+            if current is not None and current.state == "active":
+                job_now = backend.job_status(job)
+                # Settled: nothing runs and nothing can start (a disabled job may resume).
+                if (job_now.settled and job_now.state == "active") or job_now.state == "completed":
+                    why = (
+                        f"job '{job_now.id}' is {job_now.state}"
+                        if job_now.state == "completed"
+                        else "it waits for a dependency that failed (as on Batch, it stays "
+                        f"active); see `batchflow tasks {job_now.id} --state failed`"
+                    )
+                    error_line(f"error: task '{task}' will never start: {why}")
+                    raise typer.Exit(1)
+            if not follow or (current is not None and current.state == "completed"):
                 if follow:  # whatever was written between the read and the check
                     rest = backend.read_file(job, task, name, offset=offset)
                     sys.stdout.buffer.write(rest)
@@ -318,11 +361,20 @@ def download(
         from batchflow.exceptions import BackendError
 
         backend = local_backend(state_dir)
-        data = backend.read_file(job, task, path)
+        try:
+            data = backend.read_file(job, task, path)
+        except BackendError as exc:
+            # Files a task writes are under wd/ (its working directory), logs are not.
+            if not path.startswith(("wd/", "/")) and any(
+                f.name == f"wd/{path}" for f in backend.files(job, task)
+            ):
+                raise BackendError(f"{exc} (did you mean 'wd/{path}'?)") from None
+            raise
         target = out if out is not None else Path(Path(path).name)
         if target.is_dir():
             target = target / Path(path).name
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         except OSError as exc:
             raise BackendError(f"cannot write '{target}': {exc.strerror}") from None
@@ -346,13 +398,13 @@ def terminate(
     with failures():
         backend = local_backend(state_dir)
         backend.terminate(job, reason)
-        final = _wait(lambda: backend.job_status(job).state == "completed")
+        _wait(lambda: backend.job_status(job).state == "completed")
         s = backend.job_status(job)
         if output is OutputFormat.json:
             print_json(job_result(backend, s))
         else:
-            what = "terminated" if final else "terminating"
-            console().print(f"{s.id}  {what} ({reason})", markup=False)
+            # The words `status` uses: the job's state and its terminateReason.
+            console().print(f"{s.id}  {s.state} ({s.terminate_reason or reason})", markup=False)
 
 
 def enable(
@@ -391,7 +443,16 @@ def delete(
             if not sys.stdin.isatty():
                 error_line(f"error: deleting job '{s.id}' needs confirmation; pass --yes")
                 raise typer.Exit(EXIT_BAD_INPUT)
-            typer.confirm(f"delete job '{s.id}' and its {s.counts.total:,} tasks?", abort=True)
+            try:
+                sure = typer.confirm(
+                    f"delete job '{s.id}' and its {s.counts.total:,} tasks?", default=False
+                )
+            except typer.Abort:  # Ctrl-D (end of input) is no answer: nothing is deleted
+                typer.echo("", err=True)
+                sure = False
+            if not sure:
+                console().print(f"{s.id}  kept (nothing deleted)", markup=False)
+                raise typer.Exit(0)
         backend.delete(job)
 
         def gone() -> bool:
