@@ -120,8 +120,12 @@ def status(
             except KeyboardInterrupt:
                 error_line("stopped watching; the job keeps running")
                 raise typer.Exit(130) from None
+        stalled = _stalled(backend, s)
         if output is OutputFormat.json:
-            print_json(job_result(backend, s))
+            result = job_result(backend, s)
+            if stalled is not None:
+                result["stalled"] = stalled
+            print_json(result)
         else:
             from rich.progress_bar import ProgressBar
             from rich.table import Table
@@ -153,7 +157,25 @@ def status(
                 out.print(_settings(s.wire), markup=False)
             if s.outputs_location:
                 out.print(f"results: {s.outputs_location}", markup=False)
+            if stalled is not None:
+                error_line(f"warning: {stalled}")
         raise typer.Exit(1 if s.counts.failed else 0)
+
+
+def _stalled(backend: Any, s: Any) -> str | None:
+    """Why a job with work left does not move (no engine runs it), and how to resume."""
+    running = getattr(backend, "engine_running", None)
+    if running is None or s.state not in ("active", "terminating", "deleting", "disabling"):
+        return None
+    if not (s.counts.running or (s.counts.active and not s.settled)) or running():
+        return None
+    why = getattr(backend, "engine_log_tail", lambda: None)()
+    return (
+        "no engine is running, so nothing of this job moves"
+        + (f" (the last one stopped: {why})" if why else "")
+        + f"; `batchflow status {s.id} --watch` starts one, which requeues the tasks left "
+        "running and carries on"
+    )
 
 
 def _settings(wire: dict[str, Any]) -> str:
@@ -199,7 +221,8 @@ def tasks(
                 job, state=wanted, result=result, continuation=continuation
             )
             if output is OutputFormat.json:
-                text = ",\n".join(json.dumps(t.wire, indent=2) for t in page)
+                # One task per line: the C encoder (indent= would use the Python one)
+                text = ",\n".join(json.dumps(t.wire) for t in page)
                 sys.stdout.write(("[\n" if first else ",\n" if page and rows else "") + text)
             else:
                 lines = [_task_row(t, describe_failure) for t in page]

@@ -272,6 +272,10 @@ class LocalBackend:
         control.ensure_engine(self.state)
         return True
 
+    def engine_running(self) -> bool:
+        """Whether an engine runs on this state directory now."""
+        return control.engine_pid(self.state) is not None
+
     def engine_log_tail(self) -> str | None:
         """Why the engine stopped: a full disk, else the last line it logged."""
         import shutil

@@ -491,10 +491,19 @@ class BatchService:
             )
         return found
 
-    def _wire(self, job: Any, row: Any) -> dict[str, Any]:
+    def _wire(self, job: Any, row: Any, dirs: dict[str, str] | None = None) -> dict[str, Any]:
+        """A task row of `job` in the wire shape; `dirs` caches the job's directory per
+        node across the rows of one listing."""
         spec = json.loads(job[3])
         node = row[18]
-        task_dir = str(self.state.task_dir(node, job[1], row[1])) if node else None
+        task_dir = None
+        if node:
+            base = None if dirs is None else dirs.get(node)
+            if base is None:
+                base = str(self.state.job_dir(node, job[1]))
+                if dirs is not None:
+                    dirs[node] = base
+            task_dir = f"{base}/{row[1]}"
         return task_wire(
             row,
             job_retries=(spec.get("constraints") or {}).get("maxTaskRetryCount", 0),
@@ -551,7 +560,8 @@ class BatchService:
             f"LIMIT {limit + 1}",
             tuple(params),
         ).fetchall()
-        page = Page(self._wire(job, r) for r in rows[:limit])
+        dirs: dict[str, str] = {}
+        page = Page(self._wire(job, r, dirs) for r in rows[:limit])
         if len(rows) > limit:
             page.continuation = _token(rows[limit - 1][0])
         return page
