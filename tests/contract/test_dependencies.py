@@ -1,4 +1,4 @@
-"""Dependencies across adds, as the SDK's create_tasks sends them (batch-semantics.md 3.7, 5.4).
+"""Dependencies across adds, as the SDK's create_tasks sends them (docs/semantics.md).
 
 Tasks leave marks in the node's shared directory (`$AZ_BATCH_NODE_SHARED_DIR/<job>`): a
 dependent that finds its parent's mark missing exits non-zero, so a success proves it

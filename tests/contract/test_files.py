@@ -1,4 +1,4 @@
-"""A task's files: list, read with a byte range, properties, delete (batch-semantics.md 5.5)."""
+"""A task's files: list, read with a byte range, properties, delete (docs/semantics.md)."""
 
 from __future__ import annotations
 

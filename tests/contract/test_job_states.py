@@ -1,5 +1,5 @@
 """Terminate, delete, disable, enable: what a reader sees when the call returns, and after
-(batch-semantics.md 2.3, 1.2, 1.7)."""
+(docs/semantics.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Jobs: create, get, list, update (batch-semantics.md 2.1-2.4, 5.8)."""
+"""Jobs: create, get, list, update (docs/semantics.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Task counts, slot counts, listing with filters and paging (batch-semantics.md 3.9, 5.6)."""
+"""Task counts, slot counts, listing with filters and paging (docs/semantics.md)."""
 
 from __future__ import annotations
 

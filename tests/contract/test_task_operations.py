@@ -1,4 +1,4 @@
-"""Operations on one task: reactivate, terminate, delete, update (batch-semantics.md 3.6)."""
+"""Operations on one task: reactivate, terminate, delete, update (docs/semantics.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tasks: add one, add a collection, get, run to completion (batch-semantics.md 3, 5.4)."""
+"""Tasks: add one, add a collection, get, run to completion (docs/semantics.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Job preparation and release tasks: once per node, before the first task and at the end.
 
-Batch's rules (batch-semantics.md 2.6):
+Batch's rules (docs/semantics.md 1.4):
 
 - the preparation task runs on a node before the first task of the job there; the task
   that triggered it is `preparing` meanwhile (its slots are taken);

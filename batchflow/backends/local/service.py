@@ -1,6 +1,6 @@
 """The local Batch service: Batch's data-plane operations over the state store and engine.
 
-Every rule of Batch about jobs and tasks lives here once (batch-semantics.md 2-5): which
+Every rule of Batch about jobs and tasks lives here once (docs/semantics.md 1-4): which
 operation is allowed in which state and with which error code, what a job update may
 change, how tasks are added, what a read returns. The clients are thin adapters: the
 local backend (the CLI) and the emulator (HTTP). Reads and writes take dicts in the REST

@@ -1,7 +1,7 @@
 """Store rows in Batch's REST wire shape: the one serializer every reader shares.
 
 Jobs and tasks come back as the service returns them on `GET /jobs/{id}` and
-`GET /jobs/{id}/tasks/{id}` (batch-semantics.md 2.1, 3.1, 3.6): camelCase names,
+`GET /jobs/{id}/tasks/{id}` (docs/semantics.md 4): camelCase names,
 lowercase enum values, Batch's defaults filled in (`constraints`, `userIdentity`,
 `requiredSlots`, `executionInfo` with zero counts while active), optional members left
 out rather than null, times in ISO 8601 with seven fractional digits and `Z`, an `eTag`
