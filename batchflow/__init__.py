@@ -13,11 +13,15 @@ Public names are loaded on first use, so `batchflow --help` starts without pydan
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from batchflow._version import __version__
 
+# Not `typing.TYPE_CHECKING`: importing typing (and re with it) here would widen the moment,
+# before the CLI's own Ctrl-C handling starts, in which an interrupt prints a traceback.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from batchflow.dsl import Job, Task, TaskGroup
     from batchflow.exceptions import (
         BackendError,

@@ -1,5 +1,5 @@
 """`python -m batchflow` is the `batchflow` command."""
 
-from batchflow.cli.main import run
+from batchflow.cli import entry
 
-run()
+entry()

@@ -20,9 +20,10 @@ its other wire fields), so a job of a million tasks fits in a few hundred megaby
 
 from __future__ import annotations
 
-import difflib
+import builtins
 import itertools
-import re
+import os
+import string
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -33,6 +34,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from batchflow import model
 from batchflow.durations import to_wire_duration
 from batchflow.exceptions import DuplicateTaskError, InvalidFieldError, UnknownTaskError
+from batchflow.names import did_you_mean, is_id
 
 __all__ = ["After", "Job", "Task", "TaskGroup"]
 
@@ -281,7 +283,13 @@ _TASK_OPTIONS = frozenset(
 )
 
 
-_ID_MATCH = re.compile(r"[A-Za-z0-9_-]{1,64}").fullmatch
+def _template_fields(template: str) -> set[str]:
+    """The parameter names a format template uses (`{i:03d}` -> `i`)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return set()
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in parsed if name}
 
 
 def _caller_line(depth: int = 2) -> int:
@@ -289,8 +297,8 @@ def _caller_line(depth: int = 2) -> int:
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = did_you_mean(name, known)
+    return f" (did you mean '{close}'?)" if close else ""
 
 
 def _wire_list(adapter: TypeAdapter[Any], value: Any) -> list[dict[str, Any]]:
@@ -398,6 +406,14 @@ class Job:
         self.line = line
         #: The file the job was defined in, set by the loader.
         self.source: str | None = None
+        #: Set by the loader for JSON (Batch's wire format): advice names JSON fields.
+        self.from_json = False
+        #: Set by the loader for a job document without `tasks` (a Job-Add body, as
+        #: `az batch job create` takes): its tasks are added later, so none is no error.
+        self.tasks_follow = False
+        #: Set by the loader for a task-only file (`az batch task create --json-file`):
+        #: submitted to an existing job, it only adds tasks (Batch's Add Task Collection).
+        self.tasks_only = False
         # The task table: one list per field, a row per task (see Task).
         self._columns: list[list[Any]] = [[] for _ in _FIELDS]
         (
@@ -442,6 +458,12 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job({self.id!r}, {len(self._ids)} tasks)"
+
+    def inputs_dir(self) -> str:
+        """The folder `inputs=` are relative to: the flow file's, else the current one."""
+        if self.source:
+            return os.path.dirname(os.path.abspath(self.source))
+        return os.getcwd()
 
     def get(self, task_id: str) -> Task | None:
         """The task with this id (compared case-insensitively, as Batch does), or None."""
@@ -594,11 +616,8 @@ class Job:
         """
         line = _line if _line is not None else sys._getframe(1).f_lineno
         try:
-            # Letters, digits, '-' and '_', at most 64: str methods are faster than a regex.
-            if not (
-                len(id) <= 64 and id.isascii() and id.replace("-", "a").replace("_", "a").isalnum()
-            ):
-                model.check_id(id)
+            if not is_id(id):
+                model.check_id(id)  # raises with the reason
         except (ValueError, TypeError) as exc:
             raise InvalidFieldError(
                 str(exc), job_id=self.id, task_id=id, field="id", line=line
@@ -726,12 +745,15 @@ class Job:
         inputs: Iterable[str] = (),
         outputs: Iterable[str] = (),
         env: Mapping[str, Any] | None = None,
+        zip: bool = False,
         **params: Any,
     ) -> TaskGroup:
         """One task per combination of `params`, ids and commands from format templates.
 
         `job.map("frame-{i:03d}", "render --frame {i}", i=range(1, 101))` makes
-        frame-001..frame-100. Several parameters make their cartesian product (a sweep).
+        frame-001..frame-100. Several parameters make their cartesian product (a sweep);
+        with `zip=True` they are paired instead, the n-th value of each for the n-th task
+        (`zip=True, scene=["a", "b"], seed=[1, 2]` makes 2 tasks, not 4).
         `inputs`, `outputs` and `env` values are templates too. Other keyword arguments
         of `task` (wall_clock, retries, ...) apply to every task.
         """
@@ -745,6 +767,30 @@ class Job:
                 line=line,
             )
         names = list(params)
+        placeholders = _template_fields(id_template)
+        if not placeholders:
+            raise InvalidFieldError(
+                f"the id template '{id_template}' uses none of the parameters "
+                f"({', '.join(names)}), so every task would get the same id; "
+                f"write e.g. '{id_template}-{{{names[0]}}}'",
+                job_id=self.id,
+                field="id_template",
+                line=line,
+            )
+        columns = [list(params[n]) for n in names]
+        if zip:
+            sizes = {n: len(c) for n, c in builtins.zip(names, columns, strict=True)}
+            if len(set(sizes.values())) > 1:
+                listed = ", ".join(f"{n} has {k:,}" for n, k in sizes.items())
+                raise InvalidFieldError(
+                    f"zip=True pairs the parameters, so they need one length: {listed}",
+                    job_id=self.id,
+                    field="zip",
+                    line=line,
+                )
+            combinations: Iterable[tuple[Any, ...]] = builtins.zip(*columns, strict=True)
+        else:
+            combinations = itertools.product(*columns)
         shared = self._task_spec(
             id_template,
             line,
@@ -752,9 +798,10 @@ class Job:
             env=None,
         )
         inputs, outputs = tuple(inputs), tuple(outputs)
-        made: list[Task] = []
-        for values in itertools.product(*(params[n] for n in names)):
-            bound = dict(zip(names, values, strict=True))
+        rows: list[tuple[str, str, dict[str, Any] | None, tuple[str, ...], tuple[str, ...]]] = []
+        bad_ids: list[str] = []
+        for values in combinations:
+            bound = dict(builtins.zip(names, values, strict=True))
             try:
                 task_id = id_template.format(**bound)
                 command = command_template.format(**bound)
@@ -775,17 +822,33 @@ class Job:
                     field=id_template,
                     line=line,
                 ) from None
-            made.append(
-                self.task(
-                    task_id,
-                    command,
-                    after=after,
-                    inputs=task_inputs,
-                    outputs=task_outputs,
-                    _line=line,
-                    _spec=spec,
-                )
+            if not is_id(task_id):
+                bad_ids.append(task_id)
+            rows.append((task_id, command, spec, task_inputs, task_outputs))
+        if bad_ids:
+            # Every bad id at once (floats make one per value), not the first alone.
+            shown = ", ".join(f"'{i}'" for i in bad_ids[:5])
+            more = f" and {len(bad_ids) - 5:,} more" if len(bad_ids) > 5 else ""
+            raise InvalidFieldError(
+                f"{len(bad_ids):,} of {len(rows):,} ids made from '{id_template}' are not "
+                f"valid task ids ({shown}{more}): an id holds at most 64 letters, digits, "
+                "'-' and '_' (format the values, e.g. '{x:.0f}' or str(x).replace('.', '_'))",
+                job_id=self.id,
+                field="id_template",
+                line=line,
             )
+        made = [
+            self.task(
+                task_id,
+                command,
+                after=after,
+                inputs=task_inputs,
+                outputs=task_outputs,
+                _line=line,
+                _spec=spec,
+            )
+            for task_id, command, spec, task_inputs, task_outputs in rows
+        ]
         group = TaskGroup(made, id_template)
         self._groups.append(group)
         return group

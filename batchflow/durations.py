@@ -17,7 +17,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 
-__all__ = ["INFINITE", "format_duration", "parse_duration", "to_wire_duration"]
+__all__ = ["INFINITE", "format_duration", "iso_seconds", "parse_duration", "to_wire_duration"]
 
 #: What Batch returns for "no limit" (.NET TimeSpan.MaxValue).
 INFINITE = "P10675199DT2H48M5.4775807S"
@@ -35,7 +35,8 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 60480
 _ISO_SECONDS = (365 * 86400, 30 * 86400, 7 * 86400, 86400, 3600, 60, 1)
 
 
-def _iso_seconds(text: str) -> float | None:
+def iso_seconds(text: str) -> float | None:
+    """Seconds in an ISO 8601 duration (`PT15M`, `P1DT2H`), or None if `text` is not one."""
     match = _ISO.fullmatch(text)
     if match is None or text in ("P", "PT") or text.endswith("T"):
         return None
@@ -62,16 +63,16 @@ def _friendly_seconds(text: str) -> float | None:
 def _suggest(text: str) -> str | None:
     """A corrected spelling for a near-miss ISO 8601 duration, if there is an obvious one."""
     upper = text.upper()
-    if upper != text and _iso_seconds(upper) is not None:
+    if upper != text and iso_seconds(upper) is not None:
         return upper
     # Days (or weeks, years) written after the T, e.g. 'PT7D' -> 'P7D', 'PT1D2H' -> 'P1DT2H'.
     match = re.fullmatch(r"PT((?:\d+[YWD])+)(.*)", upper)
     if match:
         candidate = f"P{match.group(1)}" + (f"T{match.group(2)}" if match.group(2) else "")
-        if _iso_seconds(candidate) is not None:
+        if iso_seconds(candidate) is not None:
             return candidate
     # Hours or seconds written without the T, e.g. 'P1H' -> 'PT1H'.
-    if upper.startswith("P") and "T" not in upper and _iso_seconds("PT" + upper[1:]) is not None:
+    if upper.startswith("P") and "T" not in upper and iso_seconds("PT" + upper[1:]) is not None:
         return "PT" + upper[1:]
     seconds = _friendly_seconds(text)
     if seconds is not None:
@@ -83,7 +84,7 @@ def _suggest(text: str) -> str | None:
 def _parse_text(text: str) -> tuple[float, bool]:
     """Seconds in `text` and whether it was already ISO 8601; ValueError if neither form."""
     stripped = text.strip()
-    seconds = _iso_seconds(stripped)
+    seconds = iso_seconds(stripped)
     if seconds is not None:
         return seconds, stripped == text
     if not stripped.upper().startswith("P"):

@@ -18,7 +18,9 @@ An exception in it becomes one `FlowLoadError` naming the flow's own line.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import os
 import re
 import sys
 import traceback
@@ -37,7 +39,12 @@ from batchflow.exceptions import (
     FlowInvalid,
     FlowLoadError,
 )
-from batchflow.validation import Problem, problems_from_validation_error, validate
+from batchflow.validation import (
+    Problem,
+    input_problems,
+    problems_from_validation_error,
+    validate,
+)
 
 __all__ = ["Flow", "load"]
 
@@ -50,18 +57,27 @@ class Flow:
     jobs: list[Job]
     problems: list[Problem] = field(default_factory=list)
 
-    def validate(self) -> list[Problem]:
-        """Problems found while reading plus each job's validation: errors, then warnings."""
+    def validate(self, *, inputs: bool = True) -> list[Problem]:
+        """Problems found while reading plus each job's validation: errors, then warnings.
+
+        With `inputs` (the default), a missing `inputs=` file is an error too, as `submit`
+        would refuse it; `export` and `graph`, which stage nothing, skip that check.
+        """
         found = list(self.problems)
         for job in self.jobs:
             found.extend(validate(job, file=self.path))
+            if inputs:
+                found.extend(input_problems(job, file=self.path))
         return [p for p in found if p.severity == "error"] + [
             p for p in found if p.severity != "error"
         ]
 
-    def check(self) -> list[Problem]:
-        """Like `validate`, but raise `FlowInvalid` (with every problem) on any error."""
-        found = self.validate()
+    def check(self, *, inputs: bool = True, strict: bool = False) -> list[Problem]:
+        """Like `validate`, but raise `FlowInvalid` (with every problem) on any error, or on
+        any warning too with `strict`."""
+        found = self.validate(inputs=inputs)
+        if strict:
+            found = [dataclasses.replace(p, severity="error") for p in found]
         if any(p.severity == "error" for p in found):
             raise FlowInvalid(found)
         return found
@@ -107,7 +123,14 @@ def load(path: str | Path, *, job_id: str | None = None, pool_id: str | None = N
         ) from None
     suffix = target.suffix.lower()
     if suffix == ".py":
-        return _load_python(target, text, shown)
+        flow = _load_python(target, text, shown)
+        if pool_id:
+            for job in flow.jobs:
+                if job.spec.pool_info is None:
+                    job.spec = job.spec.model_copy(
+                        update={"pool_info": model.PoolInfo(pool_id=pool_id)}
+                    )
+        return flow
     if suffix == ".json" or text.lstrip()[:1] in ("{", "["):
         return _load_json(
             text, shown, job_id=job_id, pool_id=pool_id, default_id=_id_from_name(target.stem)
@@ -145,14 +168,22 @@ def _load_python(path: Path, text: str, shown: str) -> Flow:
 
 
 def _user_error(exc: BaseException, filename: str, shown: str) -> FlowLoadError:
-    """The error in the flow's own words, at the flow's own line (none of our frames)."""
+    """The error in the flow's own words, at the flow's own line (none of our frames), and
+    where it was raised when that is in another module of the user's (`helpers.py:7`)."""
     line = None
+    innermost = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        if frame.f_code.co_filename == filename:
+        code_file = frame.f_code.co_filename
+        if code_file == filename:
             line = lineno
+        if _is_users(code_file):
+            innermost = (code_file, lineno)
+    raised_at = ""
+    if innermost is not None and innermost[0] != filename:
+        raised_at = f" (raised at {_shown_path(innermost[0])}:{innermost[1]})"
     if isinstance(exc, FlowError):
         return FlowLoadError(
-            exc.message,
+            exc.message + raised_at,
             job_id=exc.job_id,
             task_id=exc.task_id,
             field=exc.field,
@@ -160,9 +191,35 @@ def _user_error(exc: BaseException, filename: str, shown: str) -> FlowLoadError:
             line=line or exc.line,
         )
     if isinstance(exc, SystemExit):
-        return FlowLoadError(f"the flow called exit({exc.code!r})", file=shown, line=line)
+        return FlowLoadError(
+            f"the flow called exit({exc.code!r}){raised_at}", file=shown, line=line
+        )
     detail = str(exc) if isinstance(exc, BatchflowError) else f"{type(exc).__name__}: {exc}"
-    return FlowLoadError(f"error in the flow: {detail}", file=shown, line=line)
+    return FlowLoadError(f"error in the flow: {detail}{raised_at}", file=shown, line=line)
+
+
+_OURS = os.path.dirname(os.path.abspath(__file__))
+_NOT_USERS = tuple(
+    {os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+)
+
+
+def _is_users(code_file: str) -> bool:
+    """Whether a frame's file is the user's code: not batchflow, the stdlib or a package."""
+    if code_file.startswith("<"):
+        return False
+    path = os.path.abspath(code_file)
+    return not (
+        path.startswith(_OURS + os.sep) or path.startswith(_NOT_USERS) or "site-packages" in path
+    )
+
+
+def _shown_path(path: str) -> str:
+    """`path` relative to the current directory when it is below it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
 
 
 # -- JSON ----------------------------------------------------------------------------
@@ -231,15 +288,18 @@ def _load_json(
         if pool_id:
             wire["poolInfo"] = {"poolId": pool_id}
         try:
-            spec = model.JobSpec.model_validate(wire)
+            spec = model.JobSpec.model_validate(wire, context=model.WIRE)
         except ValidationError as exc:
             raise FlowLoadError(
                 problems_from_validation_error(exc)[0].message, field="--job-id", file=shown
             ) from None
         job = Job.from_spec(spec, line=None)
+        job.tasks_only = True
     else:
         job = _job_from_json(raw_job, shown, locator, problems, pool_id)
+        job.tasks_follow = "tasks" not in raw_job
     job.source = shown
+    job.from_json = True
     for n, raw in enumerate(raw_tasks):
         _add_task(job, raw, n, shown, locator, problems, in_job=raw_job is not None)
     return Flow(shown, [job], problems)
@@ -252,7 +312,7 @@ def _job_from_json(
     raw_id = body.get("id")
     line = locator.line_of("id", raw_id) if isinstance(raw_id, str) else None
     try:
-        spec = model.JobSpec.model_validate(body)
+        spec = model.JobSpec.model_validate(body, context=model.WIRE)
     except ValidationError as exc:
         problems.extend(
             problems_from_validation_error(
@@ -294,7 +354,7 @@ def _add_task(
     task_id = raw_id if isinstance(raw_id, str) else None
     line = locator.line_of("id", task_id) if task_id else None
     try:
-        spec = model.TaskSpec.model_validate(raw)
+        spec = model.TaskSpec.model_validate(raw, context=model.WIRE)
     except ValidationError as exc:
         problems.extend(
             problems_from_validation_error(
@@ -333,7 +393,7 @@ def _salvage(task_id: str, command: str, raw: dict[str, Any], line: int | None) 
     spec: model.TaskSpec | None = None
     for _ in range(8):
         try:
-            spec = model.TaskSpec.model_validate(data)
+            spec = model.TaskSpec.model_validate(data, context=model.WIRE)
             break
         except ValidationError as exc:
             paths = []

@@ -15,14 +15,22 @@ ISO 8601 duration as spelled), so a JSON file loads and exports unchanged.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from batchflow import names
 from batchflow.durations import parse_duration, to_wire_duration
 
 __all__ = [
@@ -60,7 +68,7 @@ __all__ = [
     "check_relative_path",
 ]
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ID = names.ID
 _BAD_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -83,12 +91,12 @@ def check_id(value: str) -> str:
 
 def check_relative_path(value: str) -> str:
     """A path that must stay inside the task's working directory."""
-    if not value:
+    problem = names.path_problem(value)
+    if problem == "is empty":
         raise ValueError("the path must not be empty")
-    if value.startswith(("/", "\\")) or re.match(r"[A-Za-z]:[\\/]", value):
+    if problem == "is not a relative path":
         raise ValueError(f"'{value}' is absolute; give a path relative to the working directory")
-    normal = posixpath.normpath(value.replace("\\", "/"))
-    if normal == ".." or normal.startswith("../"):
+    if problem:
         raise ValueError(f"'{value}' escapes the working directory with '..'")
     return value
 
@@ -105,7 +113,21 @@ def _enum(*allowed: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _duration(value: Any) -> Any:
+#: Validation context of JSON files (Batch's wire format): durations must be ISO 8601.
+WIRE = {"wire": True}
+
+
+def _duration(value: Any, info: ValidationInfo) -> Any:
+    if info.context and info.context.get("wire"):
+        # In a JSON file, as on Batch's REST API, only ISO 8601; `1h` is the DSL's convenience.
+        wire = to_wire_duration(value) if isinstance(value, str) else None
+        if wire is not None and wire != value:
+            raise ValueError(
+                f"'{value}' is not an ISO 8601 duration, which Batch requires in JSON "
+                f"(did you mean '{wire}'?)"
+            )
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not an ISO 8601 duration string, e.g. 'PT1H'")
     if isinstance(value, str | timedelta | int | float) and not isinstance(value, bool):
         return to_wire_duration(value)
     return value

@@ -10,7 +10,6 @@ settings a task needs from its job.
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 import re
 from dataclasses import asdict, dataclass
@@ -23,14 +22,14 @@ from batchflow._gc import gc_paused
 from batchflow.dsl import Job, dep_tuple
 from batchflow.exceptions import FlowInvalid, located
 from batchflow.graph import Graph
+from batchflow.names import ID_CHARS, did_you_mean, is_id
 from batchflow.redact import redact
 
-__all__ = ["Problem", "check", "problems_from_validation_error", "validate"]
+__all__ = ["Problem", "check", "input_problems", "problems_from_validation_error", "validate"]
 
 #: Batch's limit on the summed length of one task's dependsOn.taskIds.
 TASK_IDS_CHAR_LIMIT = 64000
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_ALL_IDS = re.compile(r"(?:[A-Za-z0-9_-]{1,64}\n)*")
+_ALL_IDS = re.compile(rf"(?:{ID_CHARS}{{1,64}}\n)*")
 # A command that leaves files in its working directory (downloads, archives, redirects).
 _WRITES_FILES = re.compile(r"\b(?:wget|curl\s[^|;&]*-[oO]|unzip|tar\s+-?x|gunzip)\b|>\s*[\w.-]+")
 _TASK_DIR_FILES = ("stdout.txt", "stderr.txt", "fileuploadout.txt", "fileuploaderr.txt")
@@ -60,7 +59,9 @@ class Problem:
         return located(self, self.message)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The JSON shape (camelCase, as every `--output json`), without empty fields."""
+        names = {"job_id": "jobId", "task_id": "taskId"}
+        return {names.get(k, k): v for k, v in asdict(self).items() if v is not None}
 
 
 def _wire_names(cls: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
@@ -112,8 +113,8 @@ def problems_from_validation_error(
         kind = err["type"]
         if kind == "extra_forbidden":
             name = str(err["loc"][-1])
-            close = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.7)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            close = did_you_mean(name, _KNOWN_FIELDS, cutoff=0.7)
+            hint = f" (did you mean '{close}'?)" if close else ""
             message = f"unknown field '{name}'{hint}"
         elif kind == "missing":
             message = "is required"
@@ -176,6 +177,9 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
         warnings.append(problem("warning", code, message, pos, field))
 
     spec = job.spec
+    # Advice in the language of the file: Python keywords for a flow, Batch's JSON fields
+    # for the wire format.
+    python = not job.from_json
     reserved = {}
     if spec.job_preparation_task is not None:
         reserved[(spec.job_preparation_task.id or "jobpreparation").lower()] = "jobPreparationTask"
@@ -186,12 +190,20 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
 
     total = len(ids)
     commands, dep_columns, range_columns = job._commands, job._dep_ids, job._dep_ranges
+    if not total and spec.job_manager_task is None and not job.tasks_follow:
+        error(
+            "no-tasks",
+            "the job has no tasks; Batch would keep it active for ever with nothing to run "
+            + ("(add tasks with job.task or job.map)" if python else "(add a task array)"),
+            None,
+            "tasks",
+        )
     specs, inputs_column = job._specs, job._inputs
 
     # Ids: one regex over all of them; per task only when that finds a bad one.
     if not _ALL_IDS.fullmatch("\n".join(ids) + "\n" if ids else ""):
         for pos, tid in enumerate(ids):
-            if not _ID.fullmatch(tid):
+            if not is_id(tid):
                 try:
                     model.check_id(tid)
                 except ValueError as exc:
@@ -280,21 +292,31 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             continue
         spec_, inputs = specs[pos], inputs_column[pos]
         if spec_ or inputs:
-            message = _missing_script(command, spec_, inputs)
+            message = _missing_script(command, spec_, inputs, python)
         elif command in script_warnings:
             message = script_warnings[command]
         else:
-            message = script_warnings[command] = _missing_script(command, None, ())
+            message = script_warnings[command] = _missing_script(command, None, (), python)
         if message:
             warn("missing-script", message, pos, "commandLine")
+    # Shell syntax in a command line that runs without a shell.
+    shell_warnings: dict[str, str | None] = {}
+    for pos, command in enumerate(commands):
+        if not _SHELL_CHARS.search(command):
+            continue
+        if command not in shell_warnings:
+            shell_warnings[command] = _shell_syntax(command)
+        message = shell_warnings[command]
+        if message:
+            warn("shell-syntax", message, pos, "commandLine")
 
     graph = Graph.of(job)
     for pos, field, name in graph.unknown:
         if name.lower() == ids[pos].lower():
             error("self-dependency", "a task cannot depend on itself", pos, field)
             continue
-        close = difflib.get_close_matches(name, ids, n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        close = did_you_mean(name, ids)
+        hint = f" (did you mean '{close}'?)" if close else ""
         error(
             "unknown-dependency",
             f"depends on '{name}', which is not in job '{jid}'{hint}",
@@ -334,7 +356,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
                 "dependsOn",
             )
 
-    _check_handoff(job, graph, warn)
+    _check_handoff(job, graph, warn, python)
     if has_deps and spec.uses_task_dependencies is False:
         error(
             "TaskDependenciesNotSpecifiedOnJob",
@@ -359,19 +381,22 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             "exitConditions",
         )
 
+    set_wall = "set wall_clock=" if python else "set constraints.maxWallClockTime"
     if no_wall_clock:
         warn(
             "no-wall-clock",
             f"{_count(no_wall_clock, total)} no maxWallClockTime; a hung task holds its "
-            "slot forever (set wall_clock= or constraints.maxWallClockTime)",
+            f"slot for ever ({set_wall})",
             first_no_wall,
             "constraints.maxWallClockTime",
         )
     if retries_no_wall:
         warn(
             "retries-without-wall-clock",
-            f"{_count(retries_no_wall, total)} retries but no maxWallClockTime; a hang "
-            "is never retried",
+            f"{_count(retries_no_wall, total)} retries but no maxWallClockTime; retries "
+            "only follow a non-zero exit, so a task that hangs holds its slot for ever and "
+            f"is never retried ({set_wall}; a task killed at its wall clock is not retried "
+            "either, so make the limit generous)",
             first_retries_no_wall,
             "constraints.maxWallClockTime",
         )
@@ -379,9 +404,22 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
         warn(
             "no-on-all-tasks-complete",
             "the job has no onAllTasksComplete; on Batch it stays active after its tasks finish "
-            "(set on_all_tasks_complete='terminatejob')",
+            + (
+                "(set on_all_tasks_complete='terminatejob')"
+                if python
+                else '(set "onAllTasksComplete": "terminatejob")'
+            ),
             None,
             "onAllTasksComplete",
+        )
+    if spec.pool_info is None:
+        warn(
+            "no-pool",
+            "the job names no pool; Azure Batch cannot create it without poolInfo (the local "
+            "engine runs it anyway): "
+            + ("set pool= on the Job" if python else "set poolInfo.poolId or pass --pool-id"),
+            None,
+            "poolInfo",
         )
     return errors + _fold(warnings, folded)
 
@@ -477,7 +515,7 @@ def _staged_names(spec: dict[str, Any] | None, inputs: tuple[str, ...]) -> tuple
 
 
 def _missing_script(
-    command: str, spec: dict[str, Any] | None, inputs: tuple[str, ...]
+    command: str, spec: dict[str, Any] | None, inputs: tuple[str, ...], python: bool
 ) -> str | None:
     """The warning for a script the command runs that nothing stages, if there is one."""
     names, opaque = _staged_names(spec, inputs)
@@ -494,12 +532,71 @@ def _missing_script(
         return (
             f"commandLine runs '{script}' from the task's working directory, but no "
             "resourceFile or input puts it there (each task starts in an empty directory; "
-            "add a resource file, or inputs=[...] in Python)"
+            + ("add it to inputs=[...] or resource_files=" if python else "add a resourceFile")
+            + ")"
         )
     return None
 
 
-def _check_handoff(job: Job, graph: Graph, warn: Any) -> None:
+# Characters a shell would act on; a command line without any of them needs no closer look.
+_SHELL_CHARS = re.compile(r"[$><|;&*`]")
+_SHELLS = frozenset(
+    {"sh", "bash", "dash", "zsh", "ksh", "fish", "cmd", "cmd.exe", "powershell", "pwsh"}
+)
+
+
+def _shell_syntax(command: str) -> str | None:
+    """The warning for shell syntax in a command line that runs without a shell, if any.
+
+    Batch starts the program of a command line directly (no shell, no expansion), so
+    `$HOME`, redirections, pipes, `&&`, `;` and globs reach the program as plain text.
+    Quoted text is skipped as a shell would treat it (nothing inside '...', only `$` and
+    backquotes inside "...").
+    """
+    first = command.split(None, 1)[0] if command.strip() else ""
+    if posixpath.basename(first.strip("'\"")).lower() in _SHELLS:
+        return None
+    found: list[str] = []
+    quote = ""
+    i, n = 0, len(command)
+    while i < n:
+        c = command[i]
+        if quote == "'":
+            if c == "'":
+                quote = ""
+        elif c == "\\":
+            i += 1  # an escaped character is literal
+        elif quote == '"' and c == '"':
+            quote = ""
+        elif c == "$" and i + 1 < n and (command[i + 1].isalpha() or command[i + 1] in "_{("):
+            end = i + 1
+            while end < n and (command[end].isalnum() or command[end] in "_{}("):
+                end += 1
+            found.append(command[i:end].rstrip("("))
+        elif c == "`":
+            found.append("`...`")
+        elif quote:
+            pass
+        elif c in "'\"":
+            quote = c
+        elif c in "|&":
+            two = command[i : i + 2]
+            found.append(two if two in ("||", "&&") else c)
+            i += len(two) - 1 if two in ("||", "&&") else 0
+        elif c in "<>;*":
+            found.append(c)
+        i += 1
+    if not found:
+        return None
+    shown = ", ".join(dict.fromkeys(found))
+    quoted = command.replace("'", "'\\''")
+    return (
+        f"commandLine uses shell syntax ({shown}) but runs without a shell, as on Batch: the "
+        f"program gets it as plain text; run it in a shell: /bin/bash -c '{quoted}'"
+    )
+
+
+def _check_handoff(job: Job, graph: Graph, warn: Any, python: bool) -> None:
     """Warn when a task waits for a parent whose files it can never see."""
     ids, commands, specs, inputs = job._ids, job._commands, job._specs, job._inputs
     shared = "AZ_BATCH_NODE_SHARED_DIR"
@@ -527,14 +624,61 @@ def _check_handoff(job: Job, graph: Graph, warn: Any) -> None:
         if inputs[pos] or (specs[pos] or {}).get("resourceFiles") or shared in commands[pos]:
             continue
         parent = ids[next(d for d in ds if d in strands)]
+        how = (
+            "output_files= on the parent and resource_files= here"
+            if python
+            else "outputFiles on the parent and resourceFiles here"
+        )
         warn(
             "no-handoff",
             f"waits for '{parent}', but each task has its own working directory and "
             f"'{parent}' uploads no outputFiles, so this task cannot see its files "
-            "(upload them and add resourceFiles, or use $AZ_BATCH_NODE_SHARED_DIR)",
+            f"(pass them through storage: {how}; the tasks may run on different nodes)",
             pos,
             "dependsOn",
         )
+
+
+def input_problems(job: Job, *, file: str | None = None) -> list[Problem]:
+    """An error for each task whose `inputs=` `submit` would refuse (the same check, the
+    same message: `batchflow.storage.check_inputs`), one per distinct list of inputs."""
+    from pathlib import Path
+
+    from batchflow.exceptions import FlowError
+    from batchflow.storage.local import check_inputs
+
+    base = Path(job.inputs_dir())
+    found: list[Problem] = []
+    first: dict[tuple[str, ...], int] = {}
+    more: dict[tuple[str, ...], int] = {}
+    for pos, inputs in enumerate(job._inputs):
+        if not inputs:
+            continue
+        if inputs in first:
+            more[inputs] = more.get(inputs, 0) + 1
+            continue
+        first[inputs] = pos
+    for inputs, pos in first.items():
+        try:
+            check_inputs(inputs, base, job_id=job.id, task_id=job._ids[pos])
+        except FlowError as exc:
+            extra = more.get(inputs, 0)
+            message = exc.message + (
+                f" (and {extra:,} more task(s) with the same inputs)" if extra else ""
+            )
+            found.append(
+                Problem(
+                    "error",
+                    "input-not-found" if isinstance(exc, FileNotFoundError) else "inputs",
+                    message,
+                    job.id,
+                    job._ids[pos],
+                    exc.field,
+                    file or job.source,
+                    job._lines[pos],
+                )
+            )
+    return found
 
 
 def check(job: Job, *, file: str | None = None) -> list[Problem]:

@@ -118,8 +118,8 @@ def independent(n: int = 2000) -> None:
 
     flow = (
         "from batchflow import Job\n"
-        "job = Job('independent', on_all_tasks_complete='terminatejob')\n"
-        f"job.map('t{{i}}', '/bin/true', i=range({n}))\n"
+        "job = Job('independent', pool='local', on_all_tasks_complete='terminatejob')\n"
+        f"job.map('t{{i}}', '/bin/true', i=range({n}), wall_clock='1h')\n"
     )
 
     def measure() -> dict[str, float]:

@@ -90,18 +90,24 @@ def test_validate_json_output(tmp_path: Path) -> None:
     assert report["valid"] is False
     assert report["jobs"][0]["id"] == "data-processing-job"
     [error] = report["errors"]
-    assert (error["task_id"], error["field"], error["line"]) == (
+    assert (error["taskId"], error["field"], error["line"]) == (
         "flaky-task",
         "constraints.retentionTime",
         2,
     )
 
 
-def test_validate_warnings_are_a_table_and_exit_0() -> None:
+def test_validate_warnings_are_lines_with_file_and_line_and_exit_0() -> None:
     code, out, err = invoke("validate", str(TUTORIAL / "pipeline.json"))
     assert code == 0
-    assert "warning" in out and "missing-script" not in err
-    assert "process-data" in out
+    assert "missing-script" not in err
+    lines = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert lines
+    # Each warning is one line that starts with file:line, like an error.
+    assert any(
+        line.startswith(f"warning: {TUTORIAL / 'pipeline.json'}:") and "process-data" in line
+        for line in lines
+    )
 
 
 @pytest.mark.parametrize(
@@ -171,9 +177,17 @@ def test_export_job_document_and_task_array(good: Path, tmp_path: Path) -> None:
 
 
 def test_export_to_an_unwritable_place_is_one_line(good: Path, tmp_path: Path) -> None:
-    code, _, err = invoke("export", str(good), "-o", str(tmp_path / "missing-dir" / "x.json"))
+    (tmp_path / "a-file").write_text("")
+    code, _, err = invoke("export", str(good), "-o", str(tmp_path / "a-file" / "x.json"))
     assert code == 2
     assert "cannot write" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_export_creates_the_folders_of_its_output(good: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "deeper" / "job.json"
+    assert invoke("export", str(good), "-o", str(target))[0] == 0
+    assert json.loads(target.read_text())["id"] == "pipeline"
 
 
 def test_export_says_that_inputs_are_not_in_the_json(tmp_path: Path) -> None:
@@ -237,3 +251,41 @@ def test_the_installed_command_runs_from_a_subprocess(good: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "0 errors" in result.stdout
+
+
+def test_the_cli_builds_only_the_command_it_runs() -> None:
+    from batchflow.cli.main import app, app_for
+
+    slim = app_for(["status", "job-1", "--output", "json"])
+    assert [c.callback.__name__ for c in slim.registered_commands if c.callback] == ["status"]
+    assert slim.registered_callback is app.registered_callback  # --debug, --version
+    assert [g.name for g in app_for(["infra", "plan"]).registered_groups] == ["infra"]
+    # help, no command, an unknown command: the whole application answers
+    for args in (["--help"], [], ["--version"], ["frobnicate"]):
+        assert app_for(args) is app
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "code"),
+    [
+        (["status", "--help"], "Usage: batchflow status [OPTIONS]", 0),
+        (["status"], "batchflow status: error: Missing argument", 2),
+        (["frobnicate"], "No such command 'frobnicate'", 2),
+    ],
+)
+def test_the_real_command_line_with_one_command_built(
+    args: list[str], expected: str, code: int
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv[0] = 'batchflow'; from batchflow.cli import entry; entry()",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == code
+    assert expected in result.stdout + result.stderr

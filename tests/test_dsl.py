@@ -246,6 +246,42 @@ def test_map_needs_a_parameter_and_fillable_templates() -> None:
         Job("j").map("t-{j}", "x", i=range(2))
 
 
+def test_map_id_template_without_a_placeholder_says_so() -> None:
+    with pytest.raises(InvalidFieldError) as info:
+        Job("j").map("frame", "render {i}", i=range(3))
+    assert info.value.field == "id_template"
+    assert "uses none of the parameters (i)" in info.value.message
+    assert "'frame-{i}'" in info.value.message
+
+
+def test_map_reports_every_invalid_id_not_the_first() -> None:
+    job = Job("j")
+    with pytest.raises(InvalidFieldError) as info:
+        job.map("t-{x}", "run {x}", x=[0.5, 1, 1.5, 2.5])
+    assert "3 of 4 ids" in info.value.message
+    for bad in ("'t-0.5'", "'t-1.5'", "'t-2.5'"):
+        assert bad in info.value.message
+    assert len(job) == 0  # nothing half-added
+
+
+def test_map_zip_pairs_the_parameters() -> None:
+    job = Job("j")
+    group = job.map(
+        "t-{scene}-{seed}", "render {scene} {seed}", scene=["a", "b"], seed=[1, 2], zip=True
+    )
+    assert [t.id for t in group] == ["t-a-1", "t-b-2"]
+    assert [t.command_line for t in group] == ["render a 1", "render b 2"]
+    product = Job("k").map("t-{scene}-{seed}", "x", scene=["a", "b"], seed=[1, 2])
+    assert len(product) == 4
+
+
+def test_map_zip_needs_parameters_of_one_length() -> None:
+    with pytest.raises(InvalidFieldError) as info:
+        Job("j").map("t-{a}-{b}", "x", a=[1, 2, 3], b=[1, 2], zip=True)
+    assert info.value.field == "zip"
+    assert "a has 3, b has 2" in info.value.message
+
+
 def test_job_with_preparation_and_release_tasks() -> None:
     job = Job(
         "j",

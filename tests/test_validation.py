@@ -353,7 +353,7 @@ def test_check_raises_with_every_problem() -> None:
 
 
 def test_a_clean_flow_has_no_problem() -> None:
-    flow = Job("j", on_all_tasks_complete="terminatejob")
+    flow = Job("j", pool="p", on_all_tasks_complete="terminatejob")
     a = flow.task("a", "x", wall_clock="1m")
     flow.task("b", "x", after=a, wall_clock="1m")
     assert validate(flow) == []

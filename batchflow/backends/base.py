@@ -17,6 +17,7 @@ whether it ran here or on a pool.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -34,6 +35,7 @@ __all__ = [
     "TaskCounts",
     "TaskInfo",
     "TaskState",
+    "each_task",
 ]
 
 JobState = Literal[
@@ -273,6 +275,24 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release connections and files (the running work is not affected)."""
         ...
+
+
+def each_task(
+    backend: Backend,
+    job_id: str,
+    *,
+    state: TaskState | None = None,
+    result: Literal["success", "failure"] | None = None,
+) -> Iterator[TaskInfo]:
+    """Every task of a job that matches, page after page (`Backend.list_tasks`)."""
+    continuation: str | None = None
+    while True:
+        page, continuation = backend.list_tasks(
+            job_id, state=state, result=result, continuation=continuation
+        )
+        yield from page
+        if continuation is None:
+            return
 
 
 # Optional methods a backend may add (the CLI checks with `getattr`), kept out of the

@@ -12,15 +12,12 @@ import typer
 from batchflow.cli.output import (
     EXIT_BAD_INPUT,
     OutputFormat,
-    console,
     error_line,
     failures,
     print_json,
 )
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from batchflow.dsl import Job
     from batchflow.loader import Flow
     from batchflow.validation import Problem
@@ -33,12 +30,17 @@ JobIdOpt = Annotated[
     str | None,
     typer.Option("--job-id", help="Job id for task-only JSON (default: the file name)."),
 ]
-PoolIdOpt = Annotated[str | None, typer.Option("--pool-id", help="Pool id for task-only JSON.")]
+PoolIdOpt = Annotated[
+    str | None, typer.Option("--pool-id", help="Pool id for jobs that name none (task JSON).")
+]
 JobOpt = Annotated[
     str | None, typer.Option("--job", "-j", help="Which job, when the flow defines several.")
 ]
 OutputOpt = Annotated[
     OutputFormat, typer.Option("--output", "-O", help="text for people, json for machines.")
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Treat warnings as errors (exit 2), e.g. in CI.")
 ]
 
 
@@ -60,22 +62,24 @@ def validate(
     flow: FlowArg,
     job_id: JobIdOpt = None,
     pool_id: PoolIdOpt = None,
+    strict: StrictOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Check a flow against Azure Batch's rules: every error and warning at once.
+    """Check a flow as Batch and submit would: every error and warning at once.
 
-    Exit code 0 when there is no error (warnings allowed), 2 otherwise.
+    Exit code 0 when there is no error (warnings allowed, unless --strict), 2 otherwise.
     """
     with failures():
         loaded = _load(flow, job_id, pool_id)
         problems = loaded.validate()
         errors = [p for p in problems if p.severity == "error"]
         warnings = [p for p in problems if p.severity == "warning"]
+        failed = bool(errors) or (strict and bool(warnings))
         if output is OutputFormat.json:
             print_json(
                 {
                     "file": str(flow),
-                    "valid": not errors,
+                    "valid": not failed,
                     "jobs": [_job_summary(job) for job in loaded.jobs],
                     "errors": [p.to_dict() for p in errors],
                     "warnings": [p.to_dict() for p in warnings],
@@ -84,22 +88,34 @@ def validate(
         else:
             for problem in errors:
                 error_line(f"error: {problem}")
-            out = console()
+            if strict:
+                for problem in warnings:
+                    error_line(f"error: {problem} (a warning; --strict)")
+            bold = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
             for job in loaded.jobs:
                 summary = _job_summary(job)
                 mine = [p for p in problems if p.job_id in (job.id, None)]
                 n_err = sum(p.severity == "error" for p in mine)
-                out.print(
-                    f"[bold]{job.id}[/]  {_plural(summary['tasks'], 'task')}  "
+                typer.echo(  # plain text: rich would cost a third of the command's time
+                    f"{bold[0]}{job.id}{bold[1]}  {_plural(summary['tasks'], 'task')}  "
                     f"{summary['levels']:,} "
                     f"level{'s' if summary['levels'] != 1 else ''}  "
                     f"{n_err} error{'s' if n_err != 1 else ''}  "
                     f"{len(mine) - n_err} warning{'s' if len(mine) - n_err != 1 else ''}"
                 )
-            if warnings:
-                out.print(_problem_table(warnings))
-        if errors:
+            if not strict:
+                print_warnings(warnings)
+        if failed:
             raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def print_warnings(warnings: list[Problem], *, stderr: bool = False) -> None:
+    """Warnings as lines, `warning: file:line: job 'j' task 't' field: message`: readable
+    at any width, and the same shape as errors."""
+    from batchflow.redact import redact
+
+    for problem in warnings:
+        typer.echo(f"warning: {redact(str(problem))}", err=stderr)
 
 
 def _plural(count: int | str, noun: str) -> str:
@@ -120,23 +136,6 @@ def _job_summary(job: Job) -> dict[str, int | str]:
     return {"id": job.id, "tasks": len(job.tasks), "levels": levels}
 
 
-def _problem_table(problems: list[Problem]) -> Table:
-    from rich.table import Table
-
-    from batchflow.redact import redact
-
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("", "where", "field", "message"):
-        table.add_column(column, overflow="fold")
-    for problem in problems:
-        where = f"{problem.task_id or problem.job_id}" + (
-            f":{problem.line}" if problem.line else ""
-        )
-        mark = "[red]error[/]" if problem.severity == "error" else "[yellow]warning[/]"
-        table.add_row(mark, where, problem.field or "", redact(problem.message))
-    return table
-
-
 def graph(
     flow: FlowArg,
     format: Annotated[
@@ -155,7 +154,7 @@ def graph(
         from batchflow.graph import Graph, render
 
         loaded = _load(flow, job_id, pool_id)
-        loaded.check()
+        loaded.check(inputs=False)
         chosen = loaded.jobs if job is None else [loaded.job(job)]
         typer.echo(
             "".join(render(Graph.of(j), format.value, collapse=collapse) for j in chosen), nl=False
@@ -167,48 +166,93 @@ def export(
     tasks_only: Annotated[
         bool,
         typer.Option(
-            "--tasks-only", help="Only the task array (az batch task create --json-file)."
+            "--tasks-only",
+            help="Only the task array: the body for `az batch task create --json-file`.",
         ),
     ] = False,
     job_only: Annotated[
         bool,
-        typer.Option("--job-only", help="Only the job document (az batch job create --json-file)."),
+        typer.Option(
+            "--job-only",
+            help="Only the job: the body for `az batch job create --json-file` "
+            "(onAllTasksComplete noaction until the tasks are in; needs a pool).",
+        ),
     ] = False,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write to this file (folders are created) instead of stdout."
+        ),
     ] = None,
     job: JobOpt = None,
     job_id: JobIdOpt = None,
     pool_id: PoolIdOpt = None,
 ) -> None:
-    """Print the JSON that Azure Batch takes: the job with its tasks, or either alone."""
+    """Write a flow as JSON: batchflow's job document, or the pair `az batch` takes.
+
+    Without options: the job with its tasks in one document (validate and submit read it
+    back; no Batch request takes it whole).
+
+    For Azure Batch, export twice and create in this order: `--job-only -o job.json`
+    (`az batch job create --json-file job.json`), then `--tasks-only -o tasks.json`
+    (`az batch task create --job-id JOB --json-file tasks.json`), then set the job's
+    onAllTasksComplete (the command is printed).
+    """
     with failures():
         from batchflow.exceptions import FlowLoadError
-        from batchflow.export import write_job
+        from batchflow.export import deferred_on_all_tasks_complete, job_add_body, write_job
 
         if tasks_only and job_only:
             raise FlowLoadError(
                 "--tasks-only and --job-only exclude each other", field="--tasks-only"
             )
         loaded = _load(flow, job_id, pool_id)
-        loaded.check()
+        loaded.check(inputs=False)
         chosen = loaded.job(job)
+        if job_only:
+            job_add_body(chosen)  # refuses a job Batch could not create, before writing
         staged = sum(1 for t in chosen.tasks if t.inputs or t.outputs)
-        if staged:
+        if staged and not job_only:
             error_line(
                 f"note: {staged:,} task(s) use inputs=/outputs=, which batchflow stages when it "
                 "submits; the exported JSON does not carry them"
             )
         if out is None:
             write_job(chosen, sys.stdout, tasks_only=tasks_only, with_tasks=not job_only)
-            return
-        try:
-            with open(out, "w", encoding="utf-8") as stream:
-                write_job(chosen, stream, tasks_only=tasks_only, with_tasks=not job_only)
-        except OSError as exc:
-            raise FlowLoadError(
-                f"cannot write: {exc.strerror}", file=str(out), field="--out"
-            ) from None
+        else:
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with open(out, "w", encoding="utf-8") as stream:
+                    write_job(chosen, stream, tasks_only=tasks_only, with_tasks=not job_only)
+            except OSError as exc:
+                raise FlowLoadError(
+                    f"cannot write: {exc.strerror}", file=str(out), field="--out"
+                ) from None
+        if job_only:
+            deferred = deferred_on_all_tasks_complete(chosen)
+            name = out.name if out is not None else "job.json"
+            steps = [
+                f"az batch job create --json-file {name}",
+                f"az batch task create --job-id {chosen.id} --json-file tasks.json"
+                f"    # batchflow export {flow} --tasks-only -o tasks.json",
+            ]
+            if deferred:
+                steps.append(
+                    f"az batch job set --job-id {chosen.id} --on-all-tasks-complete {deferred}"
+                )
+            why = (
+                f" (onAllTasksComplete is noaction here: a job that says {deferred} completes "
+                "at once while it has no tasks; set it once the tasks are in)"
+                if deferred
+                else ""
+            )
+            error_line(f"note: create the job, then its tasks{why}:")
+            for step in steps:
+                error_line(f"  {step}")
+            here = f"batchflow submit {name}; batchflow submit tasks.json --job-id {chosen.id}"
+            if deferred:
+                here += f"; batchflow update {chosen.id} --on-all-tasks-complete {deferred}"
+            error_line(f"  (here, with the local engine: {here})")
 
 
 def register(app: typer.Typer) -> None:

@@ -87,7 +87,17 @@ def jobs(state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text) -
 
 
 def status(
-    job: JobArg, state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text
+    job: JobArg,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Follow the job (live progress, failures as they happen) until it ends.",
+        ),
+    ] = False,
+    state_dir: StateDirOpt = None,
+    output: OutputOpt = OutputFormat.text,
 ) -> None:
     """A job's state, task counts and progress (never a full task listing).
 
@@ -96,8 +106,26 @@ def status(
     with failures():
         backend = local_backend(state_dir)
         s = backend.job_status(job)
+        if watch:
+            from batchflow.cli.progress import watch as follow
+
+            as_json = output is OutputFormat.json
+            try:
+                [s] = follow(
+                    backend,
+                    [s.id],
+                    live=not as_json and console().is_terminal,
+                    on_failure=(lambda line: None) if as_json else error_line,
+                )
+            except KeyboardInterrupt:
+                error_line("stopped watching; the job keeps running")
+                raise typer.Exit(130) from None
+        stalled = _stalled(backend, s)
         if output is OutputFormat.json:
-            print_json(job_result(backend, s))
+            result = job_result(backend, s)
+            if stalled is not None:
+                result["stalled"] = stalled
+            print_json(result)
         else:
             from rich.progress_bar import ProgressBar
             from rich.table import Table
@@ -108,7 +136,13 @@ def status(
             out.print(f"[bold]{s.id}[/]  {state}  local pool '{s.pool_id}'")
             grid = Table.grid(padding=(0, 2))
             grid.add_row(
-                ProgressBar(total=c.total or 1, completed=c.completed, width=40),
+                ProgressBar(
+                    total=c.total or 1,
+                    completed=c.completed,
+                    width=40,
+                    complete_style="red" if c.failed else "cyan",
+                    finished_style="red" if c.failed else "green",
+                ),
                 f"{c.completed:,}/{c.total:,}",
                 f"{100 * c.completed / (c.total or 1):.0f}%",
             )
@@ -123,7 +157,25 @@ def status(
                 out.print(_settings(s.wire), markup=False)
             if s.outputs_location:
                 out.print(f"results: {s.outputs_location}", markup=False)
+            if stalled is not None:
+                error_line(f"warning: {stalled}")
         raise typer.Exit(1 if s.counts.failed else 0)
+
+
+def _stalled(backend: Any, s: Any) -> str | None:
+    """Why a job with work left does not move (no engine runs it), and how to resume."""
+    running = getattr(backend, "engine_running", None)
+    if running is None or s.state not in ("active", "terminating", "deleting", "disabling"):
+        return None
+    if not (s.counts.running or (s.counts.active and not s.settled)) or running():
+        return None
+    why = getattr(backend, "engine_log_tail", lambda: None)()
+    return (
+        "no engine is running, so nothing of this job moves"
+        + (f" (the last one stopped: {why})" if why else "")
+        + f"; `batchflow status {s.id} --watch` starts one, which requeues the tasks left "
+        "running and carries on"
+    )
 
 
 def _settings(wire: dict[str, Any]) -> str:
@@ -169,7 +221,8 @@ def tasks(
                 job, state=wanted, result=result, continuation=continuation
             )
             if output is OutputFormat.json:
-                text = ",\n".join(json.dumps(t.wire, indent=2) for t in page)
+                # One task per line: the C encoder (indent= would use the Python one)
+                text = ",\n".join(json.dumps(t.wire) for t in page)
                 sys.stdout.write(("[\n" if first else ",\n" if page and rows else "") + text)
             else:
                 lines = [_task_row(t, describe_failure) for t in page]
@@ -259,7 +312,20 @@ def logs(
                 sys.stdout.buffer.write(data)
                 sys.stdout.flush()
                 offset += len(data)
-            if not follow or backend.task(job, task).state == "completed":
+            current = backend.task(job, task) if follow else None
+            if current is not None and current.state == "active":
+                job_now = backend.job_status(job)
+                # Settled: nothing runs and nothing can start (a disabled job may resume).
+                if (job_now.settled and job_now.state == "active") or job_now.state == "completed":
+                    why = (
+                        f"job '{job_now.id}' is {job_now.state}"
+                        if job_now.state == "completed"
+                        else "it waits for a dependency that failed (as on Batch, it stays "
+                        f"active); see `batchflow tasks {job_now.id} --state failed`"
+                    )
+                    error_line(f"error: task '{task}' will never start: {why}")
+                    raise typer.Exit(1)
+            if not follow or (current is not None and current.state == "completed"):
                 if follow:  # whatever was written between the read and the check
                     rest = backend.read_file(job, task, name, offset=offset)
                     sys.stdout.buffer.write(rest)
@@ -318,11 +384,20 @@ def download(
         from batchflow.exceptions import BackendError
 
         backend = local_backend(state_dir)
-        data = backend.read_file(job, task, path)
+        try:
+            data = backend.read_file(job, task, path)
+        except BackendError as exc:
+            # Files a task writes are under wd/ (its working directory), logs are not.
+            if not path.startswith(("wd/", "/")) and any(
+                f.name == f"wd/{path}" for f in backend.files(job, task)
+            ):
+                raise BackendError(f"{exc} (did you mean 'wd/{path}'?)") from None
+            raise
         target = out if out is not None else Path(Path(path).name)
         if target.is_dir():
             target = target / Path(path).name
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         except OSError as exc:
             raise BackendError(f"cannot write '{target}': {exc.strerror}") from None
@@ -346,13 +421,13 @@ def terminate(
     with failures():
         backend = local_backend(state_dir)
         backend.terminate(job, reason)
-        final = _wait(lambda: backend.job_status(job).state == "completed")
+        _wait(lambda: backend.job_status(job).state == "completed")
         s = backend.job_status(job)
         if output is OutputFormat.json:
             print_json(job_result(backend, s))
         else:
-            what = "terminated" if final else "terminating"
-            console().print(f"{s.id}  {what} ({reason})", markup=False)
+            # The words `status` uses: the job's state and its terminateReason.
+            console().print(f"{s.id}  {s.state} ({s.terminate_reason or reason})", markup=False)
 
 
 def enable(
@@ -391,7 +466,16 @@ def delete(
             if not sys.stdin.isatty():
                 error_line(f"error: deleting job '{s.id}' needs confirmation; pass --yes")
                 raise typer.Exit(EXIT_BAD_INPUT)
-            typer.confirm(f"delete job '{s.id}' and its {s.counts.total:,} tasks?", abort=True)
+            try:
+                sure = typer.confirm(
+                    f"delete job '{s.id}' and its {s.counts.total:,} tasks?", default=False
+                )
+            except typer.Abort:  # Ctrl-D (end of input) is no answer: nothing is deleted
+                typer.echo("", err=True)
+                sure = False
+            if not sure:
+                console().print(f"{s.id}  kept (nothing deleted)", markup=False)
+                raise typer.Exit(0)
         backend.delete(job)
 
         def gone() -> bool:
@@ -430,16 +514,11 @@ def reactivate(
                 "name the tasks to reactivate, or pass --failed for every failed task"
             )
         backend = local_backend(state_dir)
+        from batchflow.backends.base import each_task
+
         names = list(task_ids or [])
         if failed:
-            continuation: str | None = None
-            while True:
-                page, continuation = backend.list_tasks(
-                    job, state="completed", result="failure", continuation=continuation
-                )
-                names += [t.id for t in page]
-                if continuation is None:
-                    break
+            names += [t.id for t in each_task(backend, job, state="completed", result="failure")]
         for name in names:
             backend.reactivate_task(job, name)
         if output is OutputFormat.json:

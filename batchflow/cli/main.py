@@ -25,6 +25,74 @@ from batchflow.cli import jobs as job_commands
 from batchflow.cli import run as run_commands
 
 
+def _plain_coercion() -> None:
+    """Coerce plain parameters (str, Path, enums, unconstrained) without pydantic.
+
+    typer builds a pydantic TypeAdapter for every parameter of the command that runs
+    (importing pydantic and generating a schema each: tens of milliseconds per command).
+    Our parameters are mostly strings, paths and enums, which need no such machinery: this
+    converts those directly, and hands anything else, and any value it cannot convert, to
+    typer's own coercion, so errors read exactly as typer words them. It hooks typer's
+    `core.build_runtime_param` (typer is pinned in requirements.lock); with a typer that
+    has no such hook nothing changes but the speed.
+    """
+    import dataclasses
+    import enum
+    from pathlib import Path
+
+    try:
+        from typer import _coercion
+        from typer import core as typer_core
+    except ImportError:  # pragma: no cover - another typer
+        return
+    original: Any = getattr(typer_core, "build_runtime_param", None)
+    base: Any = getattr(_coercion, "RuntimeParam", None)
+    if original is None or base is None or getattr(original, "_batchflow", False):
+        return
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain(base):  # type: ignore[misc]
+        descriptor: Any = None
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            kind = self.annotation
+            if isinstance(value, kind):
+                return value
+            if isinstance(value, str):
+                if kind is str:
+                    return value
+                if kind is Path:
+                    return Path(value)
+                if issubclass(kind, enum.Enum):
+                    with contextlib.suppress(ValueError):
+                        return kind(value)
+            return original(self.descriptor)._coerce_value(value, param, ctx)
+
+    path_checks = ("exists", "resolve_path", "allow_dash", "path_type", "writable")
+
+    def build(descriptor: Any) -> Any:
+        info, kind = descriptor.parameter_info, descriptor.annotation
+        plain = (
+            descriptor.file_annotation is None
+            and getattr(info, "parser", None) is None
+            and isinstance(kind, type)
+            and (kind in (str, Path, bool) or issubclass(kind, enum.Enum))
+            and not (kind is Path and any(getattr(info, a, None) for a in path_checks))
+            and not (kind is Path and getattr(info, "file_okay", True) is False)
+            and not (kind is Path and getattr(info, "dir_okay", True) is False)
+            and getattr(info, "case_sensitive", True) is not False
+        )
+        if plain:
+            return Plain(info, kind, descriptor)
+        return original(descriptor)
+
+    build._batchflow = True  # type: ignore[attr-defined]
+    setattr(typer_core, "build_runtime_param", build)  # noqa: B010  # not exported by typer
+
+
+_plain_coercion()
+
+
 class _Group(TyperGroup):
     """Turns usage errors into one line on stderr and exit code 2."""
 
@@ -38,13 +106,16 @@ class _Group(TyperGroup):
     ) -> Any:
         # click's UsageError, which typer vendors without exporting it.
         usage_error: type[Exception] = typer.BadParameter.__mro__[1]
+        args = _take_debug(list(sys.argv[1:] if args is None else args))
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except usage_error as exc:
             ctx = getattr(exc, "ctx", None)
             command = ctx.command_path if ctx else "batchflow"
-            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help
-                message = exc.format_message()  # type: ignore[attr-defined]  # noqa: RUF100
+            message = exc.format_message()  # type: ignore[attr-defined]  # noqa: RUF100
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `batchflow`, `batchflow infra`
+                typer.echo(message, err=True)  # the message is the usage and the commands
+            else:
                 typer.echo(f"{command}: error: {message} (see '{command} --help')", err=True)
             code = 2
         except typer.TyperException as exc:  # click's other errors (file errors, ...)
@@ -52,7 +123,7 @@ class _Group(TyperGroup):
             code = int(getattr(exc, "exit_code", 1))
         except typer.Exit as exc:
             code = exc.exit_code
-        except typer.Abort:
+        except (typer.Abort, KeyboardInterrupt):
             typer.echo("batchflow: interrupted", err=True)
             code = 130
         else:
@@ -62,17 +133,28 @@ class _Group(TyperGroup):
         return code
 
 
-app = typer.Typer(
-    name="batchflow",
-    cls=_Group,
-    help="Run parallel workloads with Azure Batch semantics: here, or on a pool.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+def _take_debug(args: list[str]) -> list[str]:
+    """`args` without `--debug`, which then sets BATCHFLOW_DEBUG: the option works after
+    the subcommand too (`batchflow submit FLOW --debug`), not only before it."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    os.environ["BATCHFLOW_DEBUG"] = "1"
+    return [a for a in args[:end] if a != "--debug"] + args[end:]
+
+
+_APP_SETTINGS: dict[str, Any] = {
+    "name": "batchflow",
+    "cls": _Group,
+    "help": "Run parallel workloads with Azure Batch semantics: here, or on a pool.",
+    "no_args_is_help": True,
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
     # Plain help: rich's help rendering would import rich and markdown on every --help.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+}
+app = typer.Typer(**_APP_SETTINGS)
 
 
 def _version(value: bool) -> None:
@@ -111,6 +193,32 @@ emulator_commands.register(app)
 app.add_typer(infra_commands.app, name="infra")
 
 
+def app_for(args: Sequence[str]) -> typer.Typer:
+    """The application with only the command that `args` names registered.
+
+    typer turns every registered command into a click command (reading each function's
+    signature and annotations) before it runs one; with one command registered, that
+    work is done once instead of fourteen times. Help, a bad or missing command name and
+    top-level options get the whole application.
+    """
+    name = next((a for a in args if not a.startswith("-")), None)
+    if name is None:
+        return app
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or getattr(c.callback, "__name__", "").replace("_", "-")) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    slim = typer.Typer(**_APP_SETTINGS)
+    slim.registered_callback = app.registered_callback
+    slim.registered_commands = commands
+    slim.registered_groups = groups
+    return slim
+
+
 def run() -> None:
     """Console-script entry point.
 
@@ -121,7 +229,10 @@ def run() -> None:
     """
     code: int = 0
     try:
-        app()
+        app_for(sys.argv[1:])()
+    except KeyboardInterrupt:  # between typer's handling and ours
+        print("batchflow: interrupted", file=sys.stderr)
+        code = 130
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or 0

@@ -45,9 +45,11 @@ def describe_failure(task: TaskInfo) -> str:
 
 
 def _stderr_tail(backend: Backend, job_id: str, task_id: str) -> str:
+    from batchflow.exceptions import BatchflowError
+
     try:
         data = backend.read_file(job_id, task_id, "stderr.txt")
-    except Exception:
+    except (BatchflowError, OSError):  # no stderr.txt (the task never started), or gone
         return ""
     lines = [line for line in data[-4096:].decode(errors="replace").splitlines() if line.strip()]
     return lines[-1].strip()[:160] if lines else ""
@@ -72,7 +74,14 @@ def _bar(status: JobStatus, started: float) -> Any:
     total = counts.total or 1
     grid = Table.grid(padding=(0, 2))
     grid.add_row(
-        ProgressBar(total=total, completed=counts.completed, width=40),
+        # Red only when a task failed; rich's default colour for progress is red-ish.
+        ProgressBar(
+            total=total,
+            completed=counts.completed,
+            width=40,
+            complete_style="red" if counts.failed else "cyan",
+            finished_style="red" if counts.failed else "green",
+        ),
         f"{counts.completed:,}/{counts.total:,}",
         f"running {counts.running:,}",
         f"failed {counts.failed:,}" if counts.failed else "",

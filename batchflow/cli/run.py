@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from batchflow.cli.flow import FlowArg, JobIdOpt, JobOpt, OutputOpt, PoolIdOpt
+from batchflow.cli.flow import (
+    FlowArg,
+    JobIdOpt,
+    JobOpt,
+    OutputOpt,
+    PoolIdOpt,
+    StrictOpt,
+    print_warnings,
+)
 from batchflow.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -122,6 +130,7 @@ def submit(
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Return at once; the job runs on.")
     ] = False,
+    strict: StrictOpt = False,
     state_dir: StateDirOpt = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -139,7 +148,9 @@ def submit(
             from batchflow.loader import load
 
             loaded = load(flow, job_id=job_id, pool_id=pool_id)
-            loaded.check()
+            warnings = loaded.check(strict=strict)
+            # The flow's warnings (folded as validate folds them), before anything runs.
+            print_warnings(warnings, stderr=True)
             jobs = loaded.jobs if job is None else [loaded.job(job)]
             submitted = [backend.submit(j, replace=replace) for j in jobs]
             ids = [s.job_id for s in submitted]
@@ -153,11 +164,25 @@ def submit(
                     if result.replaced:
                         note += f", {result.replaced:,} replaced"
                     out.print(f"[bold]{result.job_id}[/]  local  {note}")
+            if all(not len(j) and j.tasks_follow for j in jobs):
+                # A Job-Add body (export --job-only): the tasks come in a second file.
+                if as_json:
+                    print_json({"jobs": [{"id": s.job_id, "added": 0} for s in submitted]})
+                else:
+                    out.print(
+                        f"job created with no tasks; add them with `batchflow submit "
+                        f"TASKS.json --job-id {ids[0]}`",
+                        markup=False,
+                    )
+                raise typer.Exit(EXIT_OK)
             if detach:
                 if as_json:
                     print_json({"jobs": [{"id": s.job_id, "added": s.added} for s in submitted]})
                 else:
-                    out.print(f"running in the background; follow with `batchflow status {ids[0]}`")
+                    out.print(
+                        f"running in the background; follow with `batchflow status {ids[0]} "
+                        "--watch`"
+                    )
                 raise typer.Exit(EXIT_OK)
             live = not as_json and out.is_terminal
             try:

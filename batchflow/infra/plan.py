@@ -113,13 +113,13 @@ class Plan:
                     "name": r.name,
                     "parent": r.parent,
                     "settings": r.settings,
-                    "inputs": r.inputs,
+                    "inputs": _sorted_keys(r.inputs),
                     "protect": r.protect,
                     "replaceOnChanges": list(r.replace_on_changes),
                 }
                 for r in self.resources
             ],
-            "outputs": self.outputs,
+            "outputs": self.outputs,  # in the contract's documented order
             "secretOutputs": list(self.secret_outputs),
             "warnings": list(self.warnings),
             "notChecked": list(self.not_checked),
@@ -270,6 +270,16 @@ def _as_pulumi_string(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     return json.dumps(value)
+
+
+def _sorted_keys(value: Any) -> Any:
+    """`value` with the keys of every map in sorted order: the provider's inputs arrive in
+    no fixed order, and a pipeline diffs the JSON from run to run."""
+    if isinstance(value, Mapping):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [_sorted_keys(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -6,19 +6,20 @@ tests can check the boundaries (64-character pool ids, 24-character account name
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from batchflow.durations import iso_seconds
 from batchflow.infra.config import PROJECT, ConfigProblem, ImageReference
+from batchflow.names import ID_CHARS, did_you_mean, path_problem
 
 T = TypeVar("T")
 
 #: Batch: "up to 64 characters: any combination of alphanumeric characters, hyphens and
 #: underscores" (pool ids are case-preserving and compared case-insensitively).
-POOL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+POOL_ID = re.compile(rf"^{ID_CHARS}{{1,64}}$")
 #: Storage and Batch account names: 3-24 lowercase letters and digits.
 SHORT_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 #: Leaves room for the suffixes ('st', 8 random characters) within 24 characters.
@@ -49,9 +50,6 @@ KEY_VAULT_URL = re.compile(r"^https://[A-Za-z0-9-]{3,24}\.vault\.[a-z0-9.]+/?$")
 REGISTRY_SERVER = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d+)?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILE_MODE = re.compile(r"^0?[0-7]{3}$")
-_DURATION = re.compile(
-    r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
-)
 _UBUNTU_OFFER = re.compile(r"^ubuntu-(\d\d)_(\d\d)-lts$", re.IGNORECASE)
 #: Azure's size naming: family, vCPUs, optional constrained (active) vCPUs, additive features
 #: (a AMD, d local disk, p Arm, s premium storage, ...), accelerator, version.
@@ -81,11 +79,7 @@ CONTAINER_TYPES = ("DockerCompatible", "CriCompatible")
 
 def duration_seconds(text: str) -> float | None:
     """Seconds in an ISO 8601 duration such as PT15M or P1DT2H; None if it is not one."""
-    match = _DURATION.match(text)
-    if not match or text in ("P", "PT") or text.endswith("T"):
-        return None
-    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-    return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+    return iso_seconds(text)
 
 
 def node_agent_for(image: ImageReference) -> str | None:
@@ -140,12 +134,9 @@ def image_is_arm64(image: ImageReference, node_agent_sku_id: str) -> bool:
 
 
 def relative_path_problem(path: str) -> str | None:
-    """Why `path` is not a plain relative path (None when it is one)."""
-    if not path or path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path):
-        return "is not a relative path"
-    if ".." in re.split(r"[\\/]", path):
-        return "climbs out of its directory with '..'"
-    return None
+    """Why `path` is not a relative path that stays in its directory (None when it is)."""
+    problem = path_problem(path)
+    return "is not a relative path" if problem == "is empty" else problem
 
 
 def cidr_within(inner: str, outer: str) -> bool:
@@ -180,8 +171,8 @@ class Problems:
         for key in given:
             if key in names:
                 continue
-            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-            fix = f"rename it to '{close[0]}'" if close else f"use one of {', '.join(names)}"
+            close = did_you_mean(key, names)
+            fix = f"rename it to '{close}'" if close else f"use one of {', '.join(names)}"
             prefix = f"{where}." if where else ""
             self.add(f"{prefix}{key}", "is not a setting batchflow knows", fix)
 

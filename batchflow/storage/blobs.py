@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from batchflow.envvars import STORAGE_CONNECTION_VARIABLES
 from batchflow.redact import redact
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["AutoStorage", "ContainerClients", "TransferPolicy", "public_url", "shown_url"]
 
 #: Environment variables naming the local engine's auto-storage account, in order.
-STORAGE_ENV_VARS = ("BATCHFLOW_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING")
+STORAGE_ENV_VARS = STORAGE_CONNECTION_VARIABLES
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,19 @@ def test_plan_json_is_machine_readable_and_stable() -> None:
     assert pool["parent"] == "batchflow:azure:Pool::bfprod-pool-render"
     # the same stack always plans the same way: a CD pipeline can diff it
     assert invoke("--stack", "prod", "--project-dir", str(REPO), "--output", "json")[1] == out
+    # provider inputs arrive in no fixed order from run to run: every map's keys are sorted
+    for resource in plan["resources"]:
+        assert_keys_sorted(resource["inputs"], resource["name"])
+
+
+def assert_keys_sorted(value: object, where: str) -> None:
+    if isinstance(value, dict):
+        assert list(value) == sorted(value), where
+        for key, item in value.items():
+            assert_keys_sorted(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            assert_keys_sorted(item, f"{where}[{n}]")
 
 
 def test_plan_finds_the_project_from_a_subdirectory(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,9 +14,11 @@ runner = CliRunner()
 
 FLOW = """\
 from batchflow import Job
-job = Job("cli-job", on_all_tasks_complete="terminatejob", max_task_retry_count=1)
+job = Job(
+    "cli-job", pool="p", on_all_tasks_complete="terminatejob", max_task_retry_count=1
+)
 a = job.task("a", "/bin/sh -c 'echo hello from a; echo oops >&2'", wall_clock="1m")
-job.task("b", "/bin/sh -c 'echo result > out.txt'", after=a, outputs=["out.txt"])
+job.task("b", "/bin/sh -c 'echo result > out.txt'", after=a, outputs=["out.txt"], wall_clock="1m")
 """
 
 FAILING = """\
@@ -263,4 +265,43 @@ def test_a_task_too_big_for_a_node_gets_the_slots_advice(tmp_path: Path, state_d
     )
     code, _, err = invoke("submit", str(path), "--slots", "2", "--state-dir", str(state_dir))
     assert code == 2 and "task 'wide'" in err and "--slots 4 or more" in err
-    assert len(err.strip().splitlines()) == 1
+    # one error line (the flow's warnings come first, each on its own 'warning:' line)
+    assert len([line for line in err.splitlines() if not line.startswith("warning:")]) == 1
+
+
+def test_status_says_when_no_engine_runs_the_job_and_watch_resumes_it(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    import os
+    import signal
+
+    from batchflow.backends.local.control import engine_pid
+    from batchflow.backends.local.paths import StateDir
+    from tests.local.conftest import wait_for
+
+    gate = tmp_path / "gate"
+    path = tmp_path / "held.py"
+    path.write_text(
+        "from batchflow import Job\n"
+        "job = Job('orphaned')\n"
+        f"job.task('hold', \"/bin/sh -c 'while [ ! -e {gate} ]; do sleep 0.01; done'\")\n"
+    )
+    s = ("--state-dir", str(state_dir))
+    assert invoke("submit", str(path), "--detach", *s)[0] == 0
+    wait_for(lambda: "running 1" in invoke("status", "orphaned", *s)[1])
+    code, out, err = invoke("status", "orphaned", *s)
+    assert "no engine is running" not in err  # it runs
+    pid = engine_pid(StateDir(state_dir))
+    assert pid and pid > 0
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: engine_pid(StateDir(state_dir)) is None)
+    code, out, err = invoke("status", "orphaned", *s)
+    assert "no engine is running" in err and "status orphaned --watch" in err
+    code, out, _ = invoke("status", "orphaned", *s, "--output", "json")
+    assert "no engine is running" in json.loads(out)["stalled"]
+    gate.touch()
+    code, out, err = invoke("status", "orphaned", *s, "--watch")
+    assert code == 0, err
+    assert "no engine is running" not in err
+    info = json.loads(invoke("tasks", "orphaned", *s, "--output", "json")[1])[0]
+    assert info["executionInfo"]["requeueCount"] == 1  # the dead engine's run was requeued

@@ -16,7 +16,7 @@ from tests.local.conftest import in_private_mounts
 
 FLOW = """\
 from batchflow import Job
-job = Job("{job}", on_all_tasks_complete="terminatejob")
+job = Job("{job}", pool="p", on_all_tasks_complete="terminatejob")
 job.map("t{{i}}", {command!r}, i=range({count}), wall_clock="1m")
 """
 

@@ -1,4 +1,4 @@
-"""Exit options, results and retries of a finished attempt (batch-semantics.md 3.5, 3.8)."""
+"""Exit options, results and retries of a finished attempt (docs/semantics.md 2.3, 2.6)."""
 
 from __future__ import annotations
 

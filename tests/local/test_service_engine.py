@@ -138,7 +138,8 @@ def test_reactivated_failed_tasks_run_again_after_a_fix(
     assert caught.value.code == "TaskNotCompleted"
     fixed.touch()
     backend.reactivate_task("fix-me", "flaky")
-    assert backend.task("fix-me", "flaky").state == "active"
+    # back in the queue: the engine may have started it already
+    assert backend.task("fix-me", "flaky").state in ("active", "running", "completed")
     status = wait_until_done(backend, "fix-me")
     assert status.counts.succeeded == 2 and status.counts.failed == 0
     assert backend.task("fix-me", "flaky").retry_count == 0

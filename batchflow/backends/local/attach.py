@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from batchflow.backends.base import SubmitResult
 from batchflow.backends.local.catalog import (
     add_tasks,
-    base_dir_of,
     definitions,
     first_difference,
     flow_tasks,
@@ -59,7 +58,7 @@ def submit_flow(
     """
     spec = job.to_wire(with_tasks=False)
     defs = definitions(job)
-    base_dir = base_dir_of(job)
+    base_dir = job.inputs_dir()
     needs_deps = bool(spec.get("usesTaskDependencies"))
     store = service.store
     with store.write() as db:

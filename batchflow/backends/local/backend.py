@@ -19,6 +19,7 @@ from batchflow.backends.base import (
     TaskCounts,
     TaskInfo,
     TaskState,
+    each_task,
     parse_time,
 )
 from batchflow.backends.local import control
@@ -169,13 +170,7 @@ class LocalBackend:
 
     def tasks(self, job_id: str, state: TaskState | None = None) -> list[TaskInfo]:
         """The job's tasks (the job manager task first), optionally only those in `state`."""
-        found: list[TaskInfo] = []
-        continuation: str | None = None
-        while True:
-            page, continuation = self.list_tasks(job_id, state=state, continuation=continuation)
-            found += page
-            if continuation is None:
-                return found
+        return list(each_task(self, job_id, state=state))
 
     def list_tasks(
         self,
@@ -276,6 +271,10 @@ class LocalBackend:
             return False
         control.ensure_engine(self.state)
         return True
+
+    def engine_running(self) -> bool:
+        """Whether an engine runs on this state directory now."""
+        return control.engine_pid(self.state) is not None
 
     def engine_log_tail(self) -> str | None:
         """Why the engine stopped: a full disk, else the last line it logged."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ __all__ = [
     "NewTask",
     "Unresolved",
     "add_tasks",
-    "base_dir_of",
     "canonical",
     "check_inputs",
     "check_slots",
@@ -285,7 +283,7 @@ def task_definition(
 
 def input_digests(job: Job) -> dict[tuple[str, ...], str]:
     """A digest of the content of every distinct `inputs=` set of the job."""
-    base = Path(base_dir_of(job))
+    base = Path(job.inputs_dir())
     digests: dict[tuple[str, ...], str] = {}
     for inputs in job._inputs:
         if not inputs or inputs in digests:
@@ -358,19 +356,12 @@ def flow_tasks(job: Job, defs: list[str], positions: Iterable[int]) -> list[NewT
     ]
 
 
-def base_dir_of(job: Job) -> str:
-    """The folder `inputs=` are relative to: the flow file's, else the current one."""
-    if job.source:
-        return os.path.dirname(os.path.abspath(job.source))
-    return os.getcwd()
-
-
 def check_inputs(job: Job) -> None:
     """Every `inputs=` file must exist before anything runs (a FlowError naming the task)."""
     from batchflow.exceptions import FlowError
     from batchflow.storage import check_inputs as check_task_inputs
 
-    base = Path(base_dir_of(job))
+    base = Path(job.inputs_dir())
     checked: set[tuple[str, ...]] = set()
     for seq, inputs in enumerate(job._inputs):  # the column: no Task handle per task
         if not inputs or inputs in checked:

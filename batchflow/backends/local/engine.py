@@ -159,7 +159,8 @@ class Engine:
                 self.prep.load(job)
                 self.ledger.jobs[rowid] = job
                 self.ahead.reset()
-                self.transitions.after_change(job)
+                if rowid not in asked:
+                    self.resume(job)
             else:
                 job.settled = settled  # a service resets it when it changes the job
                 if nseq > job.n - 1:
@@ -174,6 +175,22 @@ class Engine:
         for rowid in [r for r in self.ledger.jobs if r not in known]:
             del self.ledger.jobs[rowid]
         self.clean_expired()
+
+    def resume(self, job: JobRun) -> None:
+        """Carry on with a job found in the store with no request pending: one a dead
+        engine left half-way through a transition finishes it (release tasks not yet run
+        run; a disable still requeues), any other gets its job-level checks."""
+        transitions = self.transitions
+        if job.state == "terminating":
+            transitions.terminate(job, None)
+        elif job.state == "deleting":
+            transitions.delete(job)
+        elif job.state == "disabling":
+            transitions.disable(job, "requeue", recorded=True)
+        elif job.state == "enabling":
+            transitions.enable(job)
+        else:
+            transitions.after_change(job)
 
     def clean_expired(self) -> None:
         """Remove the directories of tasks completed longer ago than their retentionTime."""
@@ -192,6 +209,7 @@ class Engine:
             )
             if node:
                 folders.append(self.state.task_dir(node, job_id, task_id))
+        self.ledger.commit()  # readers learn why the files are gone before they go
         self.transitions.discard(folders)
 
     # -- finishing -------------------------------------------------------------------

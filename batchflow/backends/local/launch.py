@@ -1,6 +1,6 @@
 """Everything one attempt of a task needs before its process starts.
 
-The environment is built in Batch's order (batch-semantics.md 3.2, 4.1), lowest
+The environment is built in Batch's order (docs/semantics.md 2.1, 3.2), lowest
 precedence first: the engine's own environment, the `AZ_BATCH_*` variables of the node,
 job and task (with HOME and PWD set to the working directory and the shared and working
 directories appended to PATH, as on a Linux node), the job's `commonEnvironmentSettings`,
@@ -17,11 +17,11 @@ from typing import Any
 
 from batchflow.backends.local.jobrun import JobRun
 from batchflow.backends.local.paths import StateDir
+from batchflow.envvars import STORAGE_CONNECTION_VARIABLES
 
 __all__ = [
     "BASE_ENVIRONMENT",
     "FILE_FIELDS",
-    "STORAGE_VARIABLES",
     "Attempt",
     "base_environment",
     "node_env",
@@ -29,8 +29,6 @@ __all__ = [
     "write_stage_spec",
 ]
 
-#: Where the auto-storage account's connection string is read from (see storage.AutoStorage).
-STORAGE_VARIABLES = ("BATCHFLOW_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING")
 #: Variables of the process that creates a job which its tasks get (then AZ_BATCH_* and
 #: the job's and task's settings): what a program needs to start, nothing of anyone's
 #: shell, so a job's tasks see the same environment whoever started the engine.
@@ -169,7 +167,6 @@ def write_stage_spec(
     *,
     base_dir: str | None,
     results_dir: Path,
-    exit_code_only: bool = False,
 ) -> Path:
     """Write the staging wrapper's instructions (mode 0600: they may hold SAS URLs)."""
     state.staging.mkdir(exist_ok=True)
@@ -183,10 +180,9 @@ def write_stage_spec(
         "baseDir": base_dir,
         "resultsDir": str(results_dir),
         "result": str(path.with_suffix(".result")),
-        "exitCodeOnly": exit_code_only,
         # The auto-storage account, from the engine's environment: given to the wrapper
         # only, never to the task's own environment.
-        "storageEnv": {k: os.environ[k] for k in STORAGE_VARIABLES if k in os.environ},
+        "storageEnv": {k: os.environ[k] for k in STORAGE_CONNECTION_VARIABLES if k in os.environ},
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w") as out:

@@ -1,6 +1,6 @@
 """How an attempt ends: retry or complete, result, failureInfo and exit options.
 
-Batch's rules (batch-semantics.md 3.5-3.8), as pure functions the engine calls once per
+Batch's rules (docs/semantics.md 2.3-2.6), as pure functions the engine calls once per
 finished attempt:
 
 - a non-zero exit code is retried while retries remain (`maxTaskRetryCount`, -1 forever);

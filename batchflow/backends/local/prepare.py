@@ -1,6 +1,6 @@
 """Job preparation and release tasks: once per node, before the first task and at the end.
 
-Batch's rules (batch-semantics.md 2.6):
+Batch's rules (docs/semantics.md 1.4):
 
 - the preparation task runs on a node before the first task of the job there; the task
   that triggered it is `preparing` meanwhile (its slots are taken);
@@ -184,8 +184,16 @@ class Preparations:
 
                 kill_group(pid)
         if release and job.prep is not None and job.release is not None:
+            released = {
+                node
+                for (node,) in self.ledger.store.query(
+                    "SELECT node FROM prep WHERE job = ? AND kind = 'release' "
+                    "AND state = 'completed'",
+                    (job.rowid,),
+                )
+            }
             for (rowid, node), _ in list(self.status.items()):
-                if rowid == job.rowid:
+                if rowid == job.rowid and node not in released:
                     self._queue(job, node, "release", 0)
         for (rowid, node), waiters in list(self.waiters.items()):
             if rowid != job.rowid:

@@ -1,6 +1,6 @@
 """The local Batch service: Batch's data-plane operations over the state store and engine.
 
-Every rule of Batch about jobs and tasks lives here once (batch-semantics.md 2-5): which
+Every rule of Batch about jobs and tasks lives here once (docs/semantics.md 1-4): which
 operation is allowed in which state and with which error code, what a job update may
 change, how tasks are added, what a read returns. The clients are thin adapters: the
 local backend (the CLI) and the emulator (HTTP). Reads and writes take dicts in the REST
@@ -501,10 +501,19 @@ class BatchService:
             )
         return found
 
-    def _wire(self, job: Any, row: Any) -> dict[str, Any]:
+    def _wire(self, job: Any, row: Any, dirs: dict[str, str] | None = None) -> dict[str, Any]:
+        """A task row of `job` in the wire shape; `dirs` caches the job's directory per
+        node across the rows of one listing."""
         spec = json.loads(job[3])
         node = row[18]
-        task_dir = str(self.state.task_dir(node, job[1], row[1])) if node else None
+        task_dir = None
+        if node:
+            base = None if dirs is None else dirs.get(node)
+            if base is None:
+                base = str(self.state.job_dir(node, job[1]))
+                if dirs is not None:
+                    dirs[node] = base
+            task_dir = f"{base}/{row[1]}"
         return task_wire(
             row,
             job_retries=(spec.get("constraints") or {}).get("maxTaskRetryCount", 0),
@@ -569,7 +578,8 @@ class BatchService:
             f"LIMIT {limit + 1}",
             tuple(params),
         ).fetchall()
-        page = Page(self._wire(job, r) for r in rows[:limit])
+        dirs: dict[str, str] = {}
+        page = Page(self._wire(job, r, dirs) for r in rows[:limit])
         if len(rows) > limit:
             page.continuation = _token(rows[limit - 1][0])
         return page

@@ -332,7 +332,11 @@ class Store:
         return conn
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+        # Used by this thread only (thread-local); not checked, so `close` may close it
+        # from another thread.
+        conn = sqlite3.connect(
+            str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False
+        )
         conn.row_factory = self._row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

@@ -1,4 +1,4 @@
-"""Task and node files, as Batch's file API serves them (batch-semantics.md 3.6, 5.5).
+"""Task and node files, as Batch's file API serves them (docs/semantics.md 2.2, 4).
 
 Names are relative to the task directory (`stdout.txt`, `stderr.txt`, `wd/out.csv`), or
 to the node's root directory (`shared/...`, `workitems/...`), and use `/`. A task that

@@ -196,8 +196,7 @@ class Transitions:
         self.ahead.reset()
         if mode != "wait":
             self.kill_all(job, "requeue" if mode == "requeue" else "terminate")
-        if mode == "wait" or job.running == 0:
-            self.set_job_state(job, "disabled")
+        # `disabling` until no task of the job runs (with `wait`: until they finish).
         self.after_change(job)
 
     def enable(self, job: JobRun) -> None:

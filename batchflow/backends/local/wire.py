@@ -1,7 +1,7 @@
 """Store rows in Batch's REST wire shape: the one serializer every reader shares.
 
 Jobs and tasks come back as the service returns them on `GET /jobs/{id}` and
-`GET /jobs/{id}/tasks/{id}` (batch-semantics.md 2.1, 3.1, 3.6): camelCase names,
+`GET /jobs/{id}/tasks/{id}` (docs/semantics.md 4): camelCase names,
 lowercase enum values, Batch's defaults filled in (`constraints`, `userIdentity`,
 `requiredSlots`, `executionInfo` with zero counts while active), optional members left
 out rather than null, times in ISO 8601 with seven fractional digits and `Z`, an `eTag`
@@ -40,11 +40,22 @@ TASK_COLUMNS = (
 _AUTO_USER = {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def timestamp(value: float) -> str:
     """A store time as Batch writes it: `2024-10-24T01:15:18.9955081Z`."""
-    moment = datetime.fromtimestamp(value, tz=UTC)
-    ticks = round((value - int(value)) * 10_000_000) % 10_000_000
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ticks:07d}Z"
+    second = int(value)
+    ticks = round((value - second) * 10_000_000)
+    if ticks == 10_000_000:
+        second, ticks = second + 1, 0
+    prefix = _SECONDS.get(second)
+    if prefix is None:  # a listing's times share seconds: format each second once
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        moment = datetime.fromtimestamp(second, tz=UTC)
+        prefix = _SECONDS[second] = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{prefix}{ticks:07d}Z"
 
 
 def etag(modified: float) -> str:

@@ -1,0 +1,57 @@
+"""Batch's rules for ids and relative paths, and the "did you mean" of every message.
+
+One definition each, used by the flow model, the DSL, validation and the stack settings:
+
+>>> is_id("frame-0001"), is_id("frame 1")
+(True, False)
+>>> path_problem("../x")
+"climbs out of its directory with '..'"
+>>> did_you_mean("procss", ["process", "merge"])
+'process'
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from collections.abc import Iterable
+
+__all__ = ["ID", "ID_CHARS", "did_you_mean", "is_id", "path_problem"]
+
+#: The characters of an id, as a regex class: letters, digits, '-' and '_'.
+ID_CHARS = "[A-Za-z0-9_-]"
+#: Batch's id rule for jobs, tasks and pools: "up to 64 characters: any combination of
+#: alphanumeric characters, hyphens and underscores" (compared case-insensitively).
+ID = re.compile(ID_CHARS + "{1,64}")
+
+
+def is_id(text: str) -> bool:
+    """Whether `text` is a valid Batch id (str methods: faster than the regex per call)."""
+    return (
+        0 < len(text) <= 64
+        and text.isascii()
+        and text.replace("-", "a").replace("_", "a").isalnum()
+    )
+
+
+def path_problem(path: str) -> str | None:
+    """Why `path` is not a relative path that stays in its directory (None when it is).
+
+    `a/../b` stays inside and is fine; `..`, `../x` and absolute paths (`/x`, `\\x`, `C:\\x`)
+    are not. Both separators count, as Batch accepts either.
+    """
+    if not path:
+        return "is empty"
+    if path.startswith(("/", "\\")) or re.match(r"[A-Za-z]:[\\\\/]", path):
+        return "is not a relative path"
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    if normal == ".." or normal.startswith("../"):
+        return "climbs out of its directory with '..'"
+    return None
+
+
+def did_you_mean(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The known name closest to `name`, if one is close enough to suggest."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
