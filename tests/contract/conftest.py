@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import shlex
 import time
@@ -205,8 +206,249 @@ class LocalTarget:
         stop_engine(self.root)
 
 
+# -- the emulator target: the azure-batch SDK over HTTP ------------------------------------
+
+
+class EmulatorClient:
+    """The contract's operations through the pinned azure-batch SDK to the emulator:
+    dicts in the wire shape both ways (`as_dict()`), Batch's error code from the error
+    body, the ids from the request."""
+
+    def __init__(self, sdk: Any) -> None:
+        self.sdk = sdk
+
+    def _call(self, job_id: str | None, task_id: str | None, call: Callable[[], T]) -> T:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return call()
+        except HttpResponseError as exc:
+            code = exc.error.code if exc.error is not None else None
+            if code is None and exc.response is not None:  # a streamed download
+                with contextlib.suppress(Exception):
+                    code = json.loads(exc.response.read())["code"]
+                with contextlib.suppress(Exception):
+                    exc.response.close()
+            raise BackendError(
+                str(exc.message),
+                code=code or f"HTTP{exc.status_code}",
+                job_id=job_id,
+                task_id=task_id,
+            ) from None
+
+    @staticmethod
+    def _page(pager: Any, continuation: str | None) -> Page:
+        pages = pager.by_page(continuation_token=continuation)
+        page = Page(item.as_dict() for item in next(pages))
+        page.continuation = pages.continuation_token or None
+        return page
+
+    def create_job(self, spec: dict[str, Any]) -> dict[str, Any]:
+        self._call(spec.get("id"), None, lambda: self.sdk.create_job(spec))
+        return self.get_job(spec["id"])
+
+    @staticmethod
+    def _entity(model: Any) -> dict[str, Any]:
+        # An entity's body carries "odata.metadata" (as Batch's does); a listing's not.
+        return {k: v for k, v in model.as_dict().items() if not k.startswith("odata.")}
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        return self._call(job_id, None, lambda: self._entity(self.sdk.get_job(job_id)))
+
+    def list_jobs(
+        self,
+        *,
+        state: str | None = None,
+        id_prefix: str | None = None,
+        limit: int = 1000,
+        continuation: str | None = None,
+    ) -> Page:
+        parts = [f"state eq '{state}'"] if state else []
+        parts += [f"startswith(id,'{id_prefix}')"] if id_prefix else []
+        pager = self.sdk.list_jobs(filter=" and ".join(parts) or None, max_results=limit)
+        return self._call(None, None, lambda: self._page(pager, continuation))
+
+    def update_job(self, job_id: str, patch: dict[str, Any], *, replace: bool = False) -> None:
+        if replace:
+            body = {"poolInfo": self.get_job(job_id)["poolInfo"], **patch}
+            self._call(job_id, None, lambda: self.sdk.replace_job(job_id, body))
+        else:
+            self._call(job_id, None, lambda: self.sdk.update_job(job_id, patch))
+
+    def terminate_job(self, job_id: str, reason: str | None = None) -> None:
+        from azure.batch.models._models import BatchJobTerminateOptions
+
+        # SDK 15.1.0 refuses empty options client-side; an absent reason is UserTerminate.
+        options = BatchJobTerminateOptions(termination_reason=reason or "UserTerminate")
+        # The request the SDK's begin_terminate_job sends, without its poller: the
+        # contract reads the job's states itself (likewise below).
+        self._call(job_id, None, lambda: self.sdk._terminate_job_internal(job_id, options))
+
+    def delete_job(self, job_id: str) -> None:
+        self._call(job_id, None, lambda: self.sdk._delete_job_internal(job_id))
+
+    def disable_job(self, job_id: str, disable_tasks: str = "requeue") -> None:
+        body = {"disableTasks": disable_tasks}
+        self._call(job_id, None, lambda: self.sdk._disable_job_internal(job_id, body))
+
+    def enable_job(self, job_id: str) -> None:
+        self._call(job_id, None, lambda: self.sdk._enable_job_internal(job_id))
+
+    def add_task(self, job_id: str, task: dict[str, Any]) -> dict[str, Any]:
+        self._call(job_id, task.get("id"), lambda: self.sdk.create_task(job_id, task))
+        return self.get_task(job_id, task["id"])
+
+    def add_tasks(self, job_id: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        group = {"value": tasks}
+        result = self._call(job_id, None, lambda: self.sdk.create_task_collection(job_id, group))
+        return [r.as_dict() for r in result.result_values]
+
+    def get_task(self, job_id: str, task_id: str) -> dict[str, Any]:
+        return self._call(job_id, task_id, lambda: self._entity(self.sdk.get_task(job_id, task_id)))
+
+    def list_tasks(
+        self,
+        job_id: str,
+        *,
+        state: str | None = None,
+        result: str | None = None,
+        id_prefix: str | None = None,
+        limit: int = 1000,
+        continuation: str | None = None,
+    ) -> Page:
+        parts = [f"state eq '{state}'"] if state else []
+        parts += [f"executionInfo/result eq '{result}'"] if result else []
+        parts += [f"startswith(id,'{id_prefix}')"] if id_prefix else []
+        pager = self.sdk.list_tasks(job_id, filter=" and ".join(parts) or None, max_results=limit)
+        return self._call(job_id, None, lambda: self._page(pager, continuation))
+
+    def update_task(self, job_id: str, task_id: str, constraints: dict[str, Any]) -> None:
+        body = {"constraints": constraints}
+        self._call(job_id, task_id, lambda: self.sdk.replace_task(job_id, task_id, body))
+
+    def terminate_task(self, job_id: str, task_id: str) -> None:
+        self._call(job_id, task_id, lambda: self.sdk.terminate_task(job_id, task_id))
+
+    def delete_task(self, job_id: str, task_id: str) -> None:
+        self._call(job_id, task_id, lambda: self.sdk.delete_task(job_id, task_id))
+
+    def reactivate_task(self, job_id: str, task_id: str) -> None:
+        self._call(job_id, task_id, lambda: self.sdk.reactivate_task(job_id, task_id))
+
+    def list_subtasks(self, job_id: str, task_id: str) -> list[dict[str, Any]]:
+        return self._call(
+            job_id,
+            task_id,
+            lambda: [s.as_dict() for s in self.sdk.list_subtasks(job_id, task_id)],
+        )
+
+    def task_counts(self, job_id: str) -> dict[str, dict[str, int]]:
+        found = self._call(job_id, None, lambda: self.sdk.get_job_task_counts(job_id).as_dict())
+        return {k: v for k, v in found.items() if k in ("taskCounts", "taskSlotCounts")}
+
+    def preparation_status(self, job_id: str) -> list[dict[str, Any]]:
+        return self._call(
+            job_id,
+            None,
+            lambda: [
+                s.as_dict() for s in self.sdk.list_job_preparation_and_release_task_status(job_id)
+            ],
+        )
+
+    def list_files(
+        self, job_id: str, task_id: str, *, recursive: bool = False
+    ) -> list[dict[str, Any]]:
+        return self._call(
+            job_id,
+            task_id,
+            lambda: [
+                f.as_dict() for f in self.sdk.list_task_files(job_id, task_id, recursive=recursive)
+            ],
+        )
+
+    def read_file(
+        self,
+        job_id: str,
+        task_id: str,
+        path: str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> bytes:
+        span = None
+        if offset or length is not None:
+            end = "" if length is None else str(offset + length - 1)
+            span = f"bytes={offset}-{end}"
+        return self._call(
+            job_id,
+            task_id,
+            lambda: b"".join(self.sdk.download_task_file(job_id, task_id, path, ocp_range=span)),
+        )
+
+    def file_properties(self, job_id: str, task_id: str, path: str) -> dict[str, Any]:
+        from batchflow.backends.local.wire import timestamp
+
+        try:
+            found = self._call(
+                job_id, task_id, lambda: self.sdk.get_task_file_properties(job_id, task_id, path)
+            )
+        except BackendError:
+            # A HEAD answer has no body to carry the code: the GET of the file tells it.
+            self.read_file(job_id, task_id, path, length=1)
+            raise
+        return {
+            "name": path,
+            "isDirectory": bool(found.is_directory),
+            "properties": {
+                "lastModified": timestamp(found.last_modified.timestamp()),
+                "contentLength": str(found.content_length),
+                "fileMode": found.file_mode,
+            },
+        }
+
+    def delete_file(self, job_id: str, task_id: str, path: str) -> None:
+        self._call(job_id, task_id, lambda: self.sdk.delete_task_file(job_id, task_id, path))
+
+
+class EmulatorTarget:
+    """The emulator (`serve`) on a fresh state directory, a pool of one node with `SLOTS`
+    slots, driven through the azure-batch SDK."""
+
+    pool_id = "contract"
+
+    def __init__(self, tmp_path: Path) -> None:
+        from batchflow.emulator import serve
+
+        self.local = LocalTarget.__new__(LocalTarget)  # its gates: tasks run here too
+        self.local.gates = tmp_path / "gates"
+        self.local.gates.mkdir()
+        self.local.made = []
+        self._serving = serve(state_dir=tmp_path / "emulator")
+        self.handle = self._serving.__enter__()
+        sdk = self.handle.new_client(connection_pool_maxsize=16)
+        sdk.create_pool(
+            {
+                "id": self.pool_id,
+                "vmSize": "standard_d2s_v3",
+                "targetDedicatedNodes": 1,
+                "taskSlotsPerNode": SLOTS,
+            }
+        )
+        self.client = EmulatorClient(sdk)
+
+    def gate(self, name: str) -> Gate:
+        return LocalTarget.gate(self.local, name)
+
+    def close(self) -> None:
+        for made in self.local.made:
+            made.open()
+        self.client.sdk.close()
+        stop_engine(self.handle.state_dir)
+        self._serving.__exit__(None, None, None)
+
+
 #: Every backend the suite runs on: name -> target class.
-TARGETS: dict[str, Callable[[Path], Any]] = {"local": LocalTarget}
+TARGETS: dict[str, Callable[[Path], Any]] = {"local": LocalTarget, "emulator": EmulatorTarget}
 
 
 @pytest.fixture(params=sorted(TARGETS))

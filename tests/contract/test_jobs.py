@@ -262,7 +262,9 @@ def test_terminatejob_set_after_the_tasks_are_added_completes_the_job(
 def test_terminatejob_completes_the_job_when_its_last_task_completes(
     client: Any, new_job: Any, gate: Any
 ) -> None:
-    job_id = new_job(onAllTasksComplete="terminatejob")
+    # Created with noaction, the tasks added, then terminatejob (a job created with
+    # terminatejob and no tasks may complete before the add: Batch's trap).
+    job_id = new_job()
     last = gate("last")
     client.add_tasks(
         job_id,
@@ -271,6 +273,7 @@ def test_terminatejob_completes_the_job_when_its_last_task_completes(
             {"id": "slow", "commandLine": last.command("exit 1")},
         ],
     )
+    client.update_job(job_id, {"onAllTasksComplete": "terminatejob"})
     task_in(client, job_id, "quick", "completed")
     assert client.get_job(job_id)["state"] == "active"  # "slow" has not completed
     last.open()
