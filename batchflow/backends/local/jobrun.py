@@ -159,10 +159,12 @@ class JobRun:
             if kids:
                 waiting = array("i")
                 waiting.frombytes(kids)
-                for kid in waiting:
-                    if kid + 1 < first:
-                        children.setdefault(idx, []).append(kid + 1)
-                        linked.append(kid + 1)
+                early = [kid + 1 for kid in waiting if kid + 1 < first]
+                if early:
+                    known = children.setdefault(idx, [])
+                    seen = set(known)
+                    known.extend(kid for kid in early if kid not in seen)
+                    linked.extend(early)
         ready = self.ready
         for idx, deps, unresolved in new:
             count = unresolved
@@ -180,7 +182,11 @@ class JobRun:
                 self.recount(store, kid)
 
     def recount(self, store: Store, idx: int) -> None:
-        """Count the unsatisfied dependencies of task `idx` again (its parents changed)."""
+        """Count the unsatisfied dependencies of task `idx` again (its parents changed).
+
+        The row is read after the tasks were loaded, so it may name parents added since:
+        those count as unfinished, and link themselves (through their `kids`) when loaded.
+        """
         row = store.one(
             "SELECT deps, unresolved FROM tasks WHERE job = ? AND seq = ?",
             (self.rowid, idx - 1),
@@ -191,7 +197,11 @@ class JobRun:
         if row[0]:
             parents = array("i")
             parents.frombytes(row[0])
+            loaded = len(self.status)
             for parent in parents:
+                if parent + 1 >= loaded:
+                    count += 1
+                    continue
                 kids = self.children.setdefault(parent + 1, [])
                 if idx not in kids:  # a replaced task may name new parents
                     kids.append(idx)
