@@ -32,7 +32,7 @@ __all__ = [
     "get_backend",
 ]
 
-TARGETS = ("local",)
+TARGETS = ("local", "azure")
 
 
 def __getattr__(name: str) -> Any:
@@ -44,10 +44,15 @@ def __getattr__(name: str) -> Any:
 
 
 def get_backend(target: str | None = None, **options: Any) -> Backend:
-    """The backend for `target` ("local" by default), configured with `options`."""
+    """The backend for `target` ("local" by default, or "azure" with `account=` an
+    `AzureTarget`), configured with `options`."""
     name = (target or "local").lower()
     if name == "local":
         from batchflow.backends.local import LocalBackend
 
         return LocalBackend(**options)
+    if name == "azure":
+        from batchflow.backends.azure import AzureBackend
+
+        return AzureBackend(options.pop("account"), **options)
     raise BackendError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")

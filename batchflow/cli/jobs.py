@@ -23,7 +23,8 @@ from batchflow.cli.output import (
     failures,
     print_json,
 )
-from batchflow.cli.run import StateDirOpt, job_result, local_backend
+from batchflow.cli.run import StateDirOpt, job_result
+from batchflow.cli.target import backend as backend_for
 
 if TYPE_CHECKING:
     from batchflow.backends.base import TaskInfo
@@ -56,7 +57,7 @@ def _iso(value: datetime | None) -> str | None:
 def jobs(state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text) -> None:
     """List the jobs in the state directory, newest first."""
     with failures():
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         found = backend.jobs()
         if output is OutputFormat.json:
             print_json([job_result(backend, s) for s in found])
@@ -104,7 +105,7 @@ def status(
     Exit code 0 if every task succeeded so far, 1 if any failed.
     """
     with failures():
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         s = backend.job_status(job)
         if watch:
             from batchflow.cli.progress import watch as follow
@@ -207,7 +208,7 @@ def tasks(
 
         from batchflow.cli.progress import describe_failure
 
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         wanted: Any = state.value if state else None
         result: Any = None
         if state in (StateFilter.failed, StateFilter.succeeded):
@@ -292,7 +293,7 @@ def logs(
 ) -> None:
     """Print a task's stdout.txt (or stderr.txt), as `az batch task file download` would."""
     with failures():
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         name = "stderr.txt" if stderr else "stdout.txt"
         if output is OutputFormat.json:
             data = backend.read_file(job, task, name)
@@ -339,7 +340,7 @@ def files(
 ) -> None:
     """List a task's files (stdout.txt, stderr.txt, wd/...), relative to its directory."""
     with failures():
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         found = backend.files(job, task)
         if output is OutputFormat.json:
             print_json(
@@ -383,7 +384,7 @@ def download(
     with failures():
         from batchflow.exceptions import BackendError
 
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         try:
             data = backend.read_file(job, task, path)
         except BackendError as exc:
@@ -419,7 +420,7 @@ def terminate(
 ) -> None:
     """End a job: running tasks are killed, tasks not started stay active and never run."""
     with failures():
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         backend.terminate(job, reason)
         _wait(lambda: backend.job_status(job).state == "completed")
         s = backend.job_status(job)
@@ -437,7 +438,7 @@ def enable(
 ) -> None:
     """Enable a job that a task's jobAction disabled: its tasks are scheduled again."""
     with failures():
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         backend.enable(job)
         _wait(lambda: backend.job_status(job).state not in ("disabled", "disabling", "enabling"))
         s = backend.job_status(job)
@@ -460,7 +461,7 @@ def delete(
     with failures():
         from batchflow.exceptions import BackendError
 
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         s = backend.job_status(job)
         if not yes:
             if not sys.stdin.isatty():
@@ -513,7 +514,7 @@ def reactivate(
             raise BackendError(
                 "name the tasks to reactivate, or pass --failed for every failed task"
             )
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         from batchflow.backends.base import each_task
 
         names = list(task_ids or [])
@@ -540,7 +541,7 @@ def terminate_task(
 ) -> None:
     """End one task: killed if it runs, completed if it waits (`az batch task stop`)."""
     with failures():
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         backend.terminate_task(job, task)
         info = backend.task(job, task)
         if output is OutputFormat.json:
@@ -568,7 +569,7 @@ def disable(
 ) -> None:
     """Stop starting a job's tasks until `batchflow enable` (`az batch job disable`)."""
     with failures():
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         backend.disable(job, tasks_mode.value)
         _wait(lambda: backend.job_status(job).state != "disabling")
         s = backend.job_status(job)
@@ -606,7 +607,7 @@ def update(
         from batchflow.durations import to_wire_duration
         from batchflow.exceptions import BackendError
 
-        backend = local_backend(state_dir)
+        backend = backend_for(state_dir)
         changes: dict[str, Any] = {}
         if priority is not None:
             changes["priority"] = priority

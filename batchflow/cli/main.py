@@ -23,6 +23,7 @@ from batchflow.cli import flow as flow_commands
 from batchflow.cli import infra as infra_commands
 from batchflow.cli import jobs as job_commands
 from batchflow.cli import run as run_commands
+from batchflow.cli.target import choose, command_name, hoist
 
 
 def _plain_coercion() -> None:
@@ -106,7 +107,7 @@ class _Group(TyperGroup):
     ) -> Any:
         # click's UsageError, which typer vendors without exporting it.
         usage_error: type[Exception] = typer.BadParameter.__mro__[1]
-        args = _take_debug(list(sys.argv[1:] if args is None else args))
+        args = hoist(_take_debug(list(sys.argv[1:] if args is None else args)))
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except usage_error as exc:
@@ -177,13 +178,35 @@ def main(
             "--debug", envvar="BATCHFLOW_DEBUG", help="Show tracebacks of internal errors."
         ),
     ] = False,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            help="Run on this Pulumi stack's Batch account (`pulumi stack output`); before "
+            "or after the command.",
+            show_default=False,
+        ),
+    ] = None,
+    stack_outputs: Annotated[
+        str | None,
+        typer.Option(
+            "--stack-outputs",
+            help="Run on the Batch account in this file of `pulumi stack output --json`.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Jobs and task graphs for Azure Batch, as code.
+
+    Commands run on this machine, or on Azure Batch with --stack, --stack-outputs or the
+    AZURE_BATCH_ENDPOINT / AZURE_BATCH_ACCOUNT / AZURE_BATCH_ACCESS_KEY variables that
+    `az batch` reads.
 
     Exit codes: 0 success, 1 a task failed, 2 bad input or usage, 3 internal error.
     """
     if debug:
         os.environ["BATCHFLOW_DEBUG"] = "1"
+    choose(stack, stack_outputs)
 
 
 flow_commands.register(app)
@@ -201,7 +224,7 @@ def app_for(args: Sequence[str]) -> typer.Typer:
     work is done once instead of fourteen times. Help, a bad or missing command name and
     top-level options get the whole application.
     """
-    name = next((a for a in args if not a.startswith("-")), None)
+    name = command_name(list(args))
     if name is None:
         return app
     commands = [

@@ -30,11 +30,12 @@ from batchflow.cli.output import (
     failures,
     print_json,
 )
+from batchflow.cli.target import backend as backend_for
 
 if TYPE_CHECKING:
     from batchflow.backends.base import Backend, JobStatus
 
-__all__ = ["StateDirOpt", "job_result", "local_backend", "register", "submit"]
+__all__ = ["StateDirOpt", "job_result", "register", "submit"]
 
 StateDirOpt = Annotated[
     Path | None,
@@ -45,15 +46,6 @@ StateDirOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def local_backend(
-    state_dir: Path | None, *, slots: int | None = None, nodes: int | None = None
-) -> Backend:
-    """The local backend on `state_dir`."""
-    from batchflow.backends import get_backend
-
-    return get_backend("local", state_dir=state_dir, slots=slots, nodes=nodes)
 
 
 def job_result(backend: Backend, status: JobStatus) -> dict[str, Any]:
@@ -140,7 +132,7 @@ def submit(
     added. Exit code 0 when every task succeeded, 1 when any failed, 2 for bad input.
     """
     with failures():
-        backend = local_backend(state_dir, slots=slots, nodes=nodes)
+        backend = backend_for(state_dir, slots=slots, nodes=nodes)
         # The engine starts while the flow loads; it runs nothing until the job is stored.
         getattr(backend, "start_early", lambda: None)()
         try:
@@ -163,7 +155,13 @@ def submit(
                         note += f", {result.unchanged:,} already there"
                     if result.replaced:
                         note += f", {result.replaced:,} replaced"
-                    out.print(f"[bold]{result.job_id}[/]  local  {note}")
+                    where = getattr(backend, "describe", lambda: "")()
+                    out.print(
+                        f"[bold]{result.job_id}[/]  {backend.name}  "
+                        + (f"{where}  " if where else "")
+                        + note,
+                        highlight=False,
+                    )
             if all(not len(j) and j.tasks_follow for j in jobs):
                 # A Job-Add body (export --job-only): the tasks come in a second file.
                 if as_json:

@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import resources
 
+from batchflow import stack
 from batchflow.infra.account import BatchAccount, BatchAccountArgs
 from batchflow.infra.config import SUBNET_OF_STACK, StackConfig
 from batchflow.infra.identity import (
@@ -34,20 +35,9 @@ from batchflow.infra.identity import (
 from batchflow.infra.network import Network, NetworkArgs
 from batchflow.infra.pool import Pool, PoolArgs
 from batchflow.infra.storage import Storage, StorageArgs, StorageFirewall
+from batchflow.stack import STACK_OUTPUTS
 
 __all__ = ["STACK_OUTPUTS", "BatchEnvironment"]
-
-#: The stack outputs, in the order the README documents them.
-STACK_OUTPUTS = (
-    "batchAccountName",
-    "batchAccountEndpoint",
-    "poolIds",
-    "storageAccountName",
-    "storageBlobEndpoint",
-    "containers",
-    "nodeIdentityResourceId",
-    "resourceGroupName",
-)
 
 
 class BatchEnvironment(pulumi.ComponentResource):
@@ -187,14 +177,14 @@ class BatchEnvironment(pulumi.ComponentResource):
 
         self.resource_group_name = rg
         self.stack_outputs = {
-            "batchAccountName": self.account.account_name,
-            "batchAccountEndpoint": self.account.endpoint,
-            "poolIds": {logical: pool.pool_id for logical, pool in self.pools.items()},
-            "storageAccountName": self.storage.account_name,
-            "storageBlobEndpoint": self.storage.blob_endpoint,
-            "containers": self.storage.container_names,
-            "nodeIdentityResourceId": self.identity.resource_id,
-            "resourceGroupName": rg,
+            stack.BATCH_ACCOUNT_NAME: self.account.account_name,
+            stack.BATCH_ACCOUNT_ENDPOINT: self.account.endpoint,
+            stack.POOL_IDS: {logical: pool.pool_id for logical, pool in self.pools.items()},
+            stack.STORAGE_ACCOUNT_NAME: self.storage.account_name,
+            stack.STORAGE_BLOB_ENDPOINT: self.storage.blob_endpoint,
+            stack.CONTAINERS: self.storage.container_names,
+            stack.NODE_IDENTITY_RESOURCE_ID: self.identity.resource_id,
+            stack.RESOURCE_GROUP_NAME: rg,
         }
         self.register_outputs(self.stack_outputs)
 

@@ -1,0 +1,114 @@
+"""The SDK's `BatchClient` for a target, and Batch's errors as `BackendError`s.
+
+Authentication: Shared Key when the target carries a key (`AZURE_BATCH_ACCESS_KEY`),
+otherwise Microsoft Entra ID through azure-identity's `DefaultAzureCredential` (a CD
+pipeline's workload identity, a managed identity, `az login`, ...). azure-core's retry
+policy handles throttling (429/503 with `Retry-After`) and connection errors of reads;
+`submit` adds its own per-task retries for adds.
+
+Nothing secret reaches a message: keys and tokens are never formatted, and the text of
+every error from the service or the transport passes through `redact`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from batchflow.exceptions import BackendError
+from batchflow.redact import redact
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient
+
+    from batchflow.stack import AzureTarget
+
+__all__ = ["batch_client", "errors"]
+
+#: What a connection or transport failure is called in a `BackendError`.
+UNREACHABLE = "ServiceUnavailable"
+
+
+def batch_client(target: AzureTarget, **options: Any) -> BatchClient:
+    """A `BatchClient` on the target's endpoint with the target's credential."""
+    from azure.batch import BatchClient
+
+    credential: Any
+    if target.account_key:
+        from azure.core.credentials import AzureNamedKeyCredential
+
+        credential = AzureNamedKeyCredential(target.account_name, target.account_key)
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    return BatchClient(target.endpoint, credential, **options)
+
+
+def _code(exc: Any) -> str | None:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    if code:
+        return str(code)
+    response = getattr(exc, "response", None)
+    if response is not None:
+        with contextlib.suppress(Exception):
+            import json
+
+            return str(json.loads(response.text())["code"])
+    return None
+
+
+def _message(exc: Any) -> str:
+    error = getattr(exc, "error", None)
+    text = getattr(error, "message", None) or getattr(exc, "message", None) or str(exc)
+    text = str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+    return redact(text)
+
+
+@contextlib.contextmanager
+def errors(
+    endpoint: str, *, job_id: str | None = None, task_id: str | None = None
+) -> Iterator[None]:
+    """Turn what the SDK, azure-identity and the transport raise into `BackendError`s."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        yield
+    except ClientAuthenticationError as exc:
+        status = getattr(exc, "status_code", None)
+        if status is not None:  # the service refused the credential (403)
+            raise BackendError(
+                f"the Batch account at {endpoint} refused the credential: {_message(exc)}",
+                code=_code(exc) or "AuthenticationFailed",
+                job_id=job_id,
+                task_id=task_id,
+            ) from None
+        raise BackendError(
+            "no Microsoft Entra ID credential was found for the Batch account "
+            f"({_message(exc)}); sign in (az login), use a workload or managed identity, or "
+            "give a Shared Key in AZURE_BATCH_ACCESS_KEY",
+            code="AuthenticationFailed",
+            job_id=job_id,
+            task_id=task_id,
+        ) from None
+    except HttpResponseError as exc:
+        code = _code(exc) or f"HTTP{exc.status_code}"
+        if exc.status_code == 403 and code in ("AuthenticationFailed", "HTTP403"):
+            message = f"the Batch account at {endpoint} refused the credential: {_message(exc)}"
+        else:
+            message = _message(exc)
+        raise BackendError(message, code=code, job_id=job_id, task_id=task_id) from None
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise BackendError(
+            f"cannot reach the Batch account at {endpoint}: {_message(exc)}",
+            code=UNREACHABLE,
+            job_id=job_id,
+            task_id=task_id,
+        ) from None
