@@ -134,7 +134,7 @@ def status(
             c = s.counts
             out = console()
             state = s.state + (f" ({s.terminate_reason})" if s.terminate_reason else "")
-            out.print(f"[bold]{s.id}[/]  {state}  local pool '{s.pool_id}'")
+            out.print(f"[bold]{s.id}[/]  {state}  {s.backend} pool '{s.pool_id}'")
             grid = Table.grid(padding=(0, 2))
             grid.add_row(
                 ProgressBar(

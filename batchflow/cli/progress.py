@@ -1,7 +1,9 @@
 """Watching jobs run: a live progress view for people, plain lines when output is piped.
 
 The view refreshes a few times a second from `job_status` (one row per job, however many
-tasks) and shows each failure once, as it happens, from `failed_since`. Refreshing is a
+tasks) and shows each failure once, as it happens, from `failed_since`. A backend with a
+`poll` attribute (Azure: `(1.0, 15.0)`) is polled with back-off instead: from the first
+interval, growing by half while nothing changes, up to the second. Refreshing is a
 display concern only: the engine never waits on it.
 """
 
@@ -112,6 +114,10 @@ def watch(
     last_seen: list[int] = []
     last_pause_seen: list[int] = []
     quiet = 0
+    # A remote service is polled with back-off: from its first interval, growing while
+    # nothing changes, back to the first when something does.
+    poll: tuple[float, float] | None = getattr(backend, "poll", None)
+    pause = poll[0] if poll else _REFRESH
     display = None
     if live:
         from rich.live import Live
@@ -161,6 +167,10 @@ def watch(
             # usual pace).
             quiet = quiet + 1 if seen == last_pause_seen else 0
             last_pause_seen = seen
+            if poll is not None:
+                pause = poll[0] if quiet == 0 else min(poll[1], pause * 1.5)
+                time.sleep(pause)
+                continue
             near_end = all(s.counts.active + s.counts.running <= _FEW for s in statuses)
             time.sleep(_REFRESH_NEAR_END if near_end and quiet < _QUIET_POLLS else _REFRESH)
     finally:

@@ -81,6 +81,16 @@ class AzureBackend:
                 job_id=job.id,
             )
         spec["poolInfo"] = {**(spec.get("poolInfo") or {}), "poolId": pool_id}
+        if not self._pool_exists(job.id, pool_id):
+            known = ", ".join(sorted(self.target.pool_ids.values()))
+            raise BackendError(
+                f"job '{job.id}' poolInfo.poolId: pool '{pool_id}' does not exist in "
+                f"{self.target.describe()}"
+                + (f"; its pools: {known}" if known else "")
+                + " (its tasks would wait for it for ever)",
+                code="PoolNotFound",
+                job_id=job.id,
+            )
         if any(job._inputs) or any(job._outputs):
             raise BackendError(
                 f"job '{job.id}': inputs= and outputs= need staging through the stack's "
@@ -99,6 +109,17 @@ class AzureBackend:
             spec,
             replace=replace,
         )
+
+    def _pool_exists(self, job_id: str, pool_id: str) -> bool:
+        # Not `pool_exists`: azure-batch 15.1 raises on its 404 instead of answering False.
+        try:
+            with self._errors(job_id):
+                self.client.get_pool(pool_id, select=["id"])
+        except BackendError as exc:
+            if exc.code in ("PoolNotFound", "HTTP404"):
+                return False
+            raise
+        return True
 
     # -- reads -----------------------------------------------------------------------
 
@@ -287,23 +308,23 @@ class AzureBackend:
         """End the job (Batch answers at once; the job is `terminating` until done)."""
         options: Any = {"terminateReason": reason} if reason != "UserTerminate" else None
         with self._errors(job_id):
-            self.client.begin_terminate_job(job_id, options, polling=False)
+            self.client.begin_terminate_job(job_id, options)
 
     def enable(self, job_id: str) -> None:
         """A disabled job becomes active again."""
         with self._errors(job_id):
-            self.client.begin_enable_job(job_id, polling=False)
+            self.client.begin_enable_job(job_id)
 
     def disable(self, job_id: str, disable_tasks: str = "requeue") -> None:
         """No task of the job starts until it is enabled."""
         body: Any = {"disableTasks": disable_tasks}
         with self._errors(job_id):
-            self.client.begin_disable_job(job_id, body, polling=False)
+            self.client.begin_disable_job(job_id, body)
 
     def delete(self, job_id: str) -> None:
         """Delete the job, its tasks and their files (Batch does it asynchronously)."""
         with self._errors(job_id):
-            self.client.begin_delete_job(job_id, polling=False)
+            self.client.begin_delete_job(job_id)
 
     def update_job(self, job_id: str, changes: dict[str, Any]) -> None:
         """Change the job's mutable properties (wire names), as `az batch job set`."""

@@ -32,8 +32,16 @@ UNREACHABLE = "ServiceUnavailable"
 
 def batch_client(target: AzureTarget, **options: Any) -> BatchClient:
     """A `BatchClient` on the target's endpoint with the target's credential."""
+    import logging
+
     from azure.batch import BatchClient
 
+    # The SDK logs (with a traceback) every error body it cannot parse, such as a HEAD
+    # request's empty one; what matters reaches the user as a `BackendError`.
+    azure_log = logging.getLogger("azure")
+    if not azure_log.handlers:
+        azure_log.addHandler(logging.NullHandler())
+        azure_log.propagate = False
     credential: Any
     if target.account_key:
         from azure.core.credentials import AzureNamedKeyCredential
@@ -52,17 +60,26 @@ def _code(exc: Any) -> str | None:
     if code:
         return str(code)
     response = getattr(exc, "response", None)
-    if response is not None:
-        with contextlib.suppress(Exception):
-            import json
+    if response is not None:  # a streamed download's error body is not read yet
+        import json
 
+        with contextlib.suppress(Exception):
+            response.read()
+        with contextlib.suppress(Exception):
             return str(json.loads(response.text())["code"])
     return None
 
 
 def _message(exc: Any) -> str:
     error = getattr(exc, "error", None)
-    text = getattr(error, "message", None) or getattr(exc, "message", None) or str(exc)
+    text = getattr(error, "message", None)
+    response = getattr(exc, "response", None)
+    if not text and response is not None:
+        import json
+
+        with contextlib.suppress(Exception):
+            text = json.loads(response.text())["message"]["value"]
+    text = text or getattr(exc, "message", None) or str(exc)
     text = str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
     return redact(text)
 
