@@ -171,7 +171,9 @@ class AzureBackend:
         if wire["state"] != "active" or counts.running:
             return False
         if counts.active == 0:
-            return counts.total > 0
+            # A job that terminates when its tasks complete is about to: wait for that.
+            ends = str(wire.get("onAllTasksComplete", "")).lower() == "terminatejob"
+            return counts.total > 0 and not ends
         if not counts.failed or not wire.get("usesTaskDependencies"):
             return False
         return self._all_blocked(wire["id"])
@@ -306,7 +308,7 @@ class AzureBackend:
 
     def terminate(self, job_id: str, reason: str = "UserTerminate") -> None:
         """End the job (Batch answers at once; the job is `terminating` until done)."""
-        options: Any = {"terminateReason": reason} if reason != "UserTerminate" else None
+        options: Any = {"terminateReason": reason}
         with self._errors(job_id):
             self.client.begin_terminate_job(job_id, options)
 
