@@ -10,7 +10,7 @@ import base64
 import binascii
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,6 +87,24 @@ def emulator(
             "are then accepted too (unverified: a test convenience).",
         ),
     ] = False,
+    pool: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pool",
+            help="Create this pool at start unless it exists: ID[:NODES[:SLOTS]] "
+            "(default 1 node, 1 slot); repeat for more.",
+            show_default=False,
+        ),
+    ] = None,
+    write_outputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-outputs",
+            help="Write this emulator's stack outputs (as `pulumi stack output --json`, no "
+            "key) to FILE, for `batchflow --stack-outputs FILE`.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the Azure Batch data-plane API here, for the azure-batch SDK and `az batch`.
 
@@ -114,6 +132,7 @@ def emulator(
             plan = FaultPlan.parse(faults)
         except ValueError as exc:
             raise _bad(f"--faults: {exc}") from None
+    pools = [_pool_spec(p) for p in pool or ()]
     with failures():
         from batchflow.emulator.server import Server, bind
 
@@ -136,12 +155,60 @@ def emulator(
         # stopped it once it is done, which lands here again, harmlessly (exit 0).
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: server.stop())
+        for spec in pools:
+            if not server.service.pools.exists(spec["id"]):
+                server.service.pools.create(spec)
+        if write_outputs is not None:
+            _write_outputs(write_outputs, server.endpoint, name, [p["id"] for p in pools])
         extra = f", certificate {server.ca_file}" if server.ca_file else ""
         typer.echo(
             f"batchflow emulator: {server.endpoint} account {name}, key: {source}{extra} "
             f"(state {server.state.root}; Ctrl-C stops)"
         )
         server.run()
+
+
+def _pool_spec(text: str) -> dict[str, Any]:
+    """`render:2:4` -> a pool of 2 nodes with 4 task slots each."""
+    from batchflow.names import is_id
+
+    parts = text.split(":")
+    if len(parts) > 3:
+        raise _bad(f"--pool {text}: expected ID[:NODES[:SLOTS]]")
+    if not is_id(parts[0]):
+        raise _bad(
+            f"--pool {text}: '{parts[0]}' is not a pool id (letters, digits, - and _, "
+            "at most 64)"
+        )
+    numbers: list[int] = []
+    for what, part in zip(("NODES", "SLOTS"), parts[1:], strict=False):
+        if not part.isdigit() or (what == "SLOTS" and int(part) < 1):
+            raise _bad(f"--pool {text}: {what} must be a whole number")
+        numbers.append(int(part))
+    nodes, slots = [*numbers, 1, 1][:2]
+    return {
+        "id": parts[0],
+        "vmSize": "standard_d2s_v3",
+        "targetDedicatedNodes": nodes,
+        "taskSlotsPerNode": slots,
+    }
+
+
+def _write_outputs(path: Path, endpoint: str, account: str, pools: list[str]) -> None:
+    import json
+
+    from batchflow import stack
+
+    outputs = {
+        stack.BATCH_ACCOUNT_NAME: account,
+        stack.BATCH_ACCOUNT_ENDPOINT: endpoint,
+        stack.POOL_IDS: {pool: pool for pool in pools},
+        stack.CONTAINERS: {role: role for role in stack.CONTAINER_ROLES},
+    }
+    try:
+        path.write_text(json.dumps(outputs, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise _bad(f"--write-outputs: cannot write {path}: {exc.strerror}") from None
 
 
 def register(app: typer.Typer) -> None:
