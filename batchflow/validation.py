@@ -642,6 +642,8 @@ def _check_handoff(job: Job, graph: Graph, warn: Any, python: bool) -> None:
 def input_problems(job: Job, *, file: str | None = None) -> list[Problem]:
     """An error for each task whose `inputs=` `submit` would refuse (the same check, the
     same message: `batchflow.storage.check_inputs`), one per distinct list of inputs."""
+    if not any(job._inputs):
+        return []  # and the storage package stays unimported
     from pathlib import Path
 
     from batchflow.exceptions import FlowError
