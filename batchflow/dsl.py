@@ -16,25 +16,33 @@ Mistakes raise at the line that made them (a duplicate id, an unknown dependency
 duration). A task is a small object (id, command line, dependency ids and a shared dict of
 its other wire fields), so a job of a million tasks fits in a few hundred megabytes;
 `Task.model()` gives the full pydantic `TaskSpec` when one is needed.
+
+pydantic is imported only when a flow needs it (a resource file, exit conditions, a job
+manager task, `Job.spec`...): a job of plain settings and tasks is checked without it
+(`batchflow.rules`), which is most of what `batchflow validate` would otherwise spend.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import os
 import string
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-
-from batchflow import model
 from batchflow.durations import to_wire_duration
 from batchflow.exceptions import DuplicateTaskError, InvalidFieldError, UnknownTaskError
-from batchflow.names import did_you_mean, is_id
+from batchflow.names import check_id, did_you_mean, is_id
+from batchflow.rules import plain_job
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from batchflow import model
 
 __all__ = ["After", "Job", "Task", "TaskGroup"]
 
@@ -186,7 +194,9 @@ class Task:
 
     def model(self) -> model.TaskSpec:
         """The full, validated pydantic model of this task."""
-        return model.TaskSpec.model_validate(self.to_wire())
+        from batchflow.model import TaskSpec
+
+        return TaskSpec.model_validate(self.to_wire())
 
 
 def _wire(
@@ -301,20 +311,38 @@ def _suggest(name: str, known: Iterable[str]) -> str:
     return f" (did you mean '{close}'?)" if close else ""
 
 
-def _wire_list(adapter: TypeAdapter[Any], value: Any) -> list[dict[str, Any]]:
-    items = adapter.validate_python(value)
+def _wire_list(name: str, value: Any) -> list[dict[str, Any]]:
+    """`value` validated as a list of the model `name` (ResourceFile, OutputFile)."""
+    items: list[Any] = _list_adapter(name).validate_python(value)
     return [item.to_wire() for item in items]
 
 
-_RESOURCE_FILES = TypeAdapter(list[model.ResourceFile])
-_OUTPUT_FILES = TypeAdapter(list[model.OutputFile])
-_APP_PACKAGES = TypeAdapter(list[model.ApplicationPackageReference])
+@functools.cache
+def _list_adapter(name: str) -> Any:
+    from pydantic import TypeAdapter
+
+    from batchflow import model
+
+    kind: Any = list[getattr(model, name)]  # type: ignore[misc]
+    return TypeAdapter(kind)
 
 
-def _wire_model(cls: type[model.WireModel], value: Any) -> dict[str, Any]:
+def _wire_model(name: str, value: Any) -> dict[str, Any]:
+    """`value` (a model or a mapping) validated as the model `name`, in wire form."""
+    from pydantic import BaseModel
+
+    from batchflow import model
+
     if isinstance(value, BaseModel):
         value = value.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
+    cls: type[model.WireModel] = getattr(model, name)
     return cls.model_validate(value).to_wire()
+
+
+def _is_validation_error(exc: BaseException) -> TypeGuard[ValidationError]:
+    """Whether `exc` is pydantic's (which, if pydantic was never imported, no model raised)."""
+    core = sys.modules.get("pydantic_core")
+    return core is not None and isinstance(exc, core.ValidationError)
 
 
 def _env_list(env: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -381,7 +409,9 @@ class Job:
             ("jobReleaseTask", release),
         ):
             if value is not None:
-                wire[key] = value.to_wire() if isinstance(value, model.WireModel) else value
+                from batchflow.model import WireModel
+
+                wire[key] = value.to_wire() if isinstance(value, WireModel) else value
         if env:
             wire["commonEnvironmentSettings"] = _env_list(env)
         if pool is not None:
@@ -394,15 +424,32 @@ class Job:
             wire["metadata"] = [{"name": str(k), "value": str(v)} for k, v in metadata.items()]
         if uses_task_dependencies is not None:
             wire["usesTaskDependencies"] = uses_task_dependencies
+        if plain_job(wire):  # the model would take it as it is: built when needed
+            if "maxWallClockTime" in constraints:  # as the model spells it (ISO 8601)
+                constraints["maxWallClockTime"] = to_wire_duration(max_wall_clock_time)  # type: ignore[arg-type]
+            self._init(None, line=_caller_line(), wire=wire)
+            return
+        from pydantic import ValidationError
+
+        from batchflow.model import JobSpec
+
         try:
-            spec = model.JobSpec.model_validate(wire)
+            spec = JobSpec.model_validate(wire)
         except ValidationError as exc:
             raise _field_error(exc, field="", job_id=id) from None
         self._init(spec, line=_caller_line())
 
-    def _init(self, spec: model.JobSpec, *, line: int | None) -> None:
-        self.spec = spec
-        self.id = spec.id
+    def _init(
+        self,
+        spec: model.JobSpec | None,
+        *,
+        line: int | None,
+        wire: dict[str, Any] | None = None,
+    ) -> None:
+        """`spec`, or the plain settings (`batchflow.rules.plain_job`) to build it from."""
+        self._spec = spec
+        self._wire = wire
+        self.id: str = spec.id if spec is not None else wire["id"]  # type: ignore[index]
         self.line = line
         #: The file the job was defined in, set by the loader.
         self.source: str | None = None
@@ -441,6 +488,41 @@ class Job:
     # -- reading ---------------------------------------------------------------------
 
     @property
+    def spec(self) -> model.JobSpec:
+        """The job's settings as the flow model (built on first use for a plain job)."""
+        if self._spec is None:
+            from batchflow.model import JobSpec
+
+            self._spec = JobSpec.model_validate(self._wire)
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: model.JobSpec) -> None:
+        self._spec = value
+
+    def default_pool(self, pool_id: str) -> None:
+        """Run on `pool_id` when the job names no pool (the CLI's `--pool-id`)."""
+        if self.settings().get("poolInfo") is not None:
+            return
+        if self._spec is None:
+            assert self._wire is not None
+            wire = {**self._wire, "poolInfo": {"poolId": pool_id}}
+            if plain_job(wire):
+                self._wire = wire
+                return
+        from batchflow.model import PoolInfo
+
+        self.spec = self.spec.model_copy(update={"pool_info": PoolInfo(pool_id=pool_id)})
+
+    def settings(self) -> dict[str, Any]:
+        """The job's settings in wire form (camelCase, only those set; without tasks), read
+        without building the model when it was not built yet."""
+        if self._spec is None:
+            assert self._wire is not None
+            return self._wire
+        return self._spec.to_wire()
+
+    @property
     def tasks(self) -> Sequence[Task]:
         """The tasks in the order they were defined."""
         return self._view
@@ -473,8 +555,9 @@ class Job:
     @property
     def uses_task_dependencies(self) -> bool:
         """Whether the job's tasks may depend on each other (explicit, or any `after=`)."""
-        if self.spec.uses_task_dependencies is not None:
-            return self.spec.uses_task_dependencies
+        explicit = self.settings().get("usesTaskDependencies")
+        if explicit is not None:
+            return bool(explicit)
         return (
             any(self._dep_ids)
             or any(self._dep_ranges)
@@ -617,7 +700,7 @@ class Job:
         line = _line if _line is not None else sys._getframe(1).f_lineno
         try:
             if not is_id(id):
-                model.check_id(id)  # raises with the reason
+                check_id(id)  # raises with the reason
         except (ValueError, TypeError) as exc:
             raise InvalidFieldError(
                 str(exc), job_id=self.id, task_id=id, field="id", line=line
@@ -714,23 +797,23 @@ class Job:
                 spec["environmentSettings"] = _env_list(options["env"])
             field = "resource_files"
             if options["resource_files"] is not None:
-                spec["resourceFiles"] = _wire_list(_RESOURCE_FILES, list(options["resource_files"]))
+                spec["resourceFiles"] = _wire_list("ResourceFile", list(options["resource_files"]))
             field = "output_files"
             if options["output_files"] is not None:
-                spec["outputFiles"] = _wire_list(_OUTPUT_FILES, list(options["output_files"]))
+                spec["outputFiles"] = _wire_list("OutputFile", list(options["output_files"]))
             for name, key, cls in (
-                ("exit_conditions", "exitConditions", model.ExitConditions),
-                ("user_identity", "userIdentity", model.UserIdentity),
-                ("container", "containerSettings", model.TaskContainerSettings),
+                ("exit_conditions", "exitConditions", "ExitConditions"),
+                ("user_identity", "userIdentity", "UserIdentity"),
+                ("container", "containerSettings", "TaskContainerSettings"),
             ):
                 field = name
                 if options[name] is not None:
                     spec[key] = _wire_model(cls, options[name])
-        except ValidationError as exc:
-            raise _field_error(
-                exc, field=field, job_id=self.id, task_id=task_id, line=line
-            ) from None
         except ValueError as exc:
+            if _is_validation_error(exc):
+                raise _field_error(
+                    exc, field=field, job_id=self.id, task_id=task_id, line=line
+                ) from None
             raise InvalidFieldError(
                 str(exc), job_id=self.id, task_id=task_id, field=field, line=line
             ) from None

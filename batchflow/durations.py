@@ -113,9 +113,20 @@ def parse_duration(value: str | timedelta | float) -> timedelta:
         seconds = _parse_text(value)[0]
     else:
         raise ValueError(f"{value!r} is not a duration")
+    if seconds != seconds:  # NaN
+        raise ValueError(f"{value!r} is not a duration")
     if seconds < 0:
         raise ValueError(f"{value!r} is negative; a duration must be zero or more")
-    return timedelta(seconds=seconds)
+    return _timedelta(seconds, value)
+
+
+def _timedelta(seconds: float, value: object) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # infinity, or past timedelta's 999,999,999 days
+        raise ValueError(
+            f"{value!r} is too long; the longest duration Batch takes is {INFINITE}"
+        ) from None
 
 
 def format_duration(delta: timedelta) -> str:
@@ -149,7 +160,7 @@ def to_wire_duration(value: str | timedelta | float) -> str:
         seconds, is_iso = _parse_text(value)
         if is_iso:
             return value
-        return format_duration(timedelta(seconds=seconds))
+        return format_duration(_timedelta(seconds, value))
     if value == INFINITE:
         return INFINITE
     return format_duration(parse_duration(value))

@@ -26,11 +26,8 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from batchflow import model
 from batchflow.dsl import Job, Task
 from batchflow.exceptions import (
     BatchflowError,
@@ -45,6 +42,9 @@ from batchflow.validation import (
     problems_from_validation_error,
     validate,
 )
+
+if TYPE_CHECKING:
+    from batchflow import model
 
 __all__ = ["Flow", "load"]
 
@@ -126,10 +126,7 @@ def load(path: str | Path, *, job_id: str | None = None, pool_id: str | None = N
         flow = _load_python(target, text, shown)
         if pool_id:
             for job in flow.jobs:
-                if job.spec.pool_info is None:
-                    job.spec = job.spec.model_copy(
-                        update={"pool_info": model.PoolInfo(pool_id=pool_id)}
-                    )
+                job.default_pool(pool_id)
         return flow
     if suffix == ".json" or text.lstrip()[:1] in ("{", "["):
         return _load_json(
@@ -247,6 +244,10 @@ def _json_type(value: Any) -> str:
 def _load_json(
     text: str, shown: str, *, job_id: str | None, pool_id: str | None, default_id: str
 ) -> Flow:
+    from pydantic import ValidationError
+
+    from batchflow import model
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -308,6 +309,10 @@ def _load_json(
 def _job_from_json(
     raw: dict[str, Any], shown: str, locator: _Locator, problems: list[Problem], pool_id: str | None
 ) -> Job:
+    from pydantic import ValidationError
+
+    from batchflow import model
+
     body = {k: v for k, v in raw.items() if k != "tasks"}
     raw_id = body.get("id")
     line = locator.line_of("id", raw_id) if isinstance(raw_id, str) else None
@@ -336,6 +341,10 @@ def _add_task(
     *,
     in_job: bool,
 ) -> None:
+    from pydantic import ValidationError
+
+    from batchflow import model
+
     prefix = f"tasks[{n}]" if in_job else f"[{n}]"
     if not isinstance(raw, dict):
         problems.append(
@@ -389,6 +398,10 @@ def _add_task(
 
 def _salvage(task_id: str, command: str, raw: dict[str, Any], line: int | None) -> Task:
     """A task from what is valid in `raw`: each invalid value (already reported) is cut out."""
+    from pydantic import ValidationError
+
+    from batchflow import model
+
     data: Any = copy.deepcopy(raw)
     spec: model.TaskSpec | None = None
     for _ in range(8):

@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from batchflow import names
+from batchflow import names, rules
 from batchflow.durations import parse_duration, to_wire_duration
 
 __all__ = [
@@ -69,24 +69,7 @@ __all__ = [
 ]
 
 _ID = names.ID
-_BAD_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def check_id(value: str) -> str:
-    """Batch's id rule: 1 to 64 letters, digits, hyphens and underscores."""
-    if _ID.fullmatch(value):
-        return value
-    if not value:
-        raise ValueError("an id must not be empty")
-    if len(value) > 64:
-        raise ValueError(f"'{value[:20]}...' is {len(value)} characters long; ids have at most 64")
-    bad = _BAD_ID_CHAR.search(value)
-    char = bad.group(0) if bad else "?"
-    fix = re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-")[:64] or "task-1"
-    raise ValueError(
-        f"'{value}' contains {char!r}; ids use only letters, digits, '-' and '_' "
-        f"(did you mean '{fix}'?)"
-    )
+check_id = names.check_id
 
 
 def check_relative_path(value: str) -> str:
@@ -137,23 +120,17 @@ Id = Annotated[str, AfterValidator(check_id)]
 RelativePath = Annotated[str, AfterValidator(check_relative_path)]
 #: An ISO 8601 duration on the wire; accepts `1h`, `90m`, `timedelta` and seconds too.
 Duration = Annotated[str, BeforeValidator(_duration)]
-Priority = Annotated[int, Field(ge=-1000, le=1000)]
-RetryCount = Annotated[int, Field(ge=-1)]
+Priority = Annotated[int, Field(ge=rules.PRIORITY_MIN, le=rules.PRIORITY_MAX)]
+RetryCount = Annotated[int, Field(ge=rules.RETRY_COUNT_MIN)]
 Slots = Annotated[int, Field(ge=1)]
 
 
-def _check_parallel(value: int) -> int:
-    if value == -1 or value > 0:
-        return value
-    raise ValueError(f"{value} is not allowed; use -1 (no limit) or a number above 0")
-
-
-MaxParallel = Annotated[int, AfterValidator(_check_parallel)]
+MaxParallel = Annotated[int, AfterValidator(rules.check_parallel)]
 JobAction = Annotated[str, _enum("none", "disable", "terminate")]
 DependencyAction = Annotated[str, _enum("satisfy", "block")]
 UploadCondition = Annotated[str, _enum("taskSuccess", "taskFailure", "taskCompletion")]
-OnAllTasksComplete = Annotated[str, _enum("noAction", "terminateJob")]
-OnTaskFailure = Annotated[str, _enum("noAction", "performExitOptionsJobAction")]
+OnAllTasksComplete = Annotated[str, _enum(*rules.ON_ALL_TASKS_COMPLETE)]
+OnTaskFailure = Annotated[str, _enum(*rules.ON_TASK_FAILURE)]
 AutoUserScope = Annotated[str, _enum("task", "pool")]
 ElevationLevel = Annotated[str, _enum("nonAdmin", "admin")]
 WorkingDirectory = Annotated[str, _enum("taskWorkingDirectory", "containerImageDefault")]
@@ -421,7 +398,7 @@ class TaskSpec(_TaskBase):
     """A task as `az batch task create --json-file` and the Add Task API take it."""
 
     id: Id
-    display_name: Annotated[str, Field(max_length=1024)] | None = None
+    display_name: Annotated[str, Field(max_length=rules.DISPLAY_NAME_MAX)] | None = None
     exit_conditions: ExitConditions | None = None
     output_files: list[OutputFile] | None = None
     affinity_info: AffinityInfo | None = None
@@ -436,7 +413,7 @@ class JobManagerTask(_TaskBase):
     """A task started with the job that can drive it; ends the job when done by default."""
 
     id: Id
-    display_name: Annotated[str, Field(max_length=1024)] | None = None
+    display_name: Annotated[str, Field(max_length=rules.DISPLAY_NAME_MAX)] | None = None
     output_files: list[OutputFile] | None = None
     constraints: TaskConstraints | None = None
     required_slots: Slots | None = None
@@ -489,7 +466,7 @@ class JobSpec(WireModel):
     """
 
     id: Id
-    display_name: Annotated[str, Field(max_length=1024)] | None = None
+    display_name: Annotated[str, Field(max_length=rules.DISPLAY_NAME_MAX)] | None = None
     uses_task_dependencies: bool | None = None
     priority: Priority | None = None
     allow_task_preemption: bool | None = None

@@ -17,7 +17,7 @@ import posixpath
 import re
 from collections.abc import Iterable
 
-__all__ = ["ID", "ID_CHARS", "did_you_mean", "is_id", "path_problem"]
+__all__ = ["ID", "ID_CHARS", "check_id", "did_you_mean", "is_id", "path_problem"]
 
 #: The characters of an id, as a regex class: letters, digits, '-' and '_'.
 ID_CHARS = "[A-Za-z0-9_-]"
@@ -32,6 +32,26 @@ def is_id(text: str) -> bool:
         0 < len(text) <= 64
         and text.isascii()
         and text.replace("-", "a").replace("_", "a").isalnum()
+    )
+
+
+_BAD_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def check_id(value: str) -> str:
+    """Batch's id rule: 1 to 64 letters, digits, hyphens and underscores (ValueError why)."""
+    if ID.fullmatch(value):
+        return value
+    if not value:
+        raise ValueError("an id must not be empty")
+    if len(value) > 64:
+        raise ValueError(f"'{value[:20]}...' is {len(value)} characters long; ids have at most 64")
+    bad = _BAD_ID_CHAR.search(value)
+    char = bad.group(0) if bad else "?"
+    fix = re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-")[:64] or "task-1"
+    raise ValueError(
+        f"'{value}' contains {char!r}; ids use only letters, digits, '-' and '_' "
+        f"(did you mean '{fix}'?)"
     )
 
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ValidationError
-
-from batchflow import model
 from batchflow._gc import gc_paused
 from batchflow.dsl import Job, dep_tuple
 from batchflow.exceptions import FlowInvalid, located
 from batchflow.graph import Graph
-from batchflow.names import ID_CHARS, did_you_mean, is_id
+from batchflow.names import ID_CHARS, check_id, did_you_mean, is_id
 from batchflow.redact import redact
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 __all__ = ["Problem", "check", "input_problems", "problems_from_validation_error", "validate"]
 
@@ -65,6 +66,8 @@ class Problem:
 
 
 def _wire_names(cls: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    from pydantic import BaseModel
+
     seen = seen if seen is not None else set()
     if cls in seen:
         return set()
@@ -88,7 +91,12 @@ def _types_in(annotation: Any) -> list[Any]:
     return out
 
 
-_KNOWN_FIELDS = sorted(_wire_names(model.JobSpec))
+@cache
+def _known_fields() -> list[str]:
+    """Every wire name of the model, for "did you mean" (pydantic is imported by then)."""
+    from batchflow.model import JobSpec
+
+    return sorted(_wire_names(JobSpec))
 
 
 def problems_from_validation_error(
@@ -113,7 +121,7 @@ def problems_from_validation_error(
         kind = err["type"]
         if kind == "extra_forbidden":
             name = str(err["loc"][-1])
-            close = did_you_mean(name, _KNOWN_FIELDS, cutoff=0.7)
+            close = did_you_mean(name, _known_fields(), cutoff=0.7)
             hint = f" (did you mean '{close}'?)" if close else ""
             message = f"unknown field '{name}'{hint}"
         elif kind == "missing":
@@ -176,21 +184,24 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
         kept[code] = kept.get(code, 0) + 1
         warnings.append(problem("warning", code, message, pos, field))
 
-    spec = job.spec
+    settings = job.settings()  # wire names; read without building the model
     # Advice in the language of the file: Python keywords for a flow, Batch's JSON fields
     # for the wire format.
     python = not job.from_json
     reserved = {}
-    if spec.job_preparation_task is not None:
-        reserved[(spec.job_preparation_task.id or "jobpreparation").lower()] = "jobPreparationTask"
-    if spec.job_release_task is not None:
-        reserved[(spec.job_release_task.id or "jobrelease").lower()] = "jobReleaseTask"
-    if spec.job_manager_task is not None:
-        reserved[spec.job_manager_task.id.lower()] = "jobManagerTask"
+    preparation = settings.get("jobPreparationTask")
+    if preparation is not None:
+        reserved[(preparation.get("id") or "jobpreparation").lower()] = "jobPreparationTask"
+    release = settings.get("jobReleaseTask")
+    if release is not None:
+        reserved[(release.get("id") or "jobrelease").lower()] = "jobReleaseTask"
+    manager = settings.get("jobManagerTask")
+    if manager is not None:
+        reserved[manager["id"].lower()] = "jobManagerTask"
 
     total = len(ids)
     commands, dep_columns, range_columns = job._commands, job._dep_ids, job._dep_ranges
-    if not total and spec.job_manager_task is None and not job.tasks_follow:
+    if not total and manager is None and not job.tasks_follow:
         error(
             "no-tasks",
             "the job has no tasks; Batch would keep it active for ever with nothing to run "
@@ -205,7 +216,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
         for pos, tid in enumerate(ids):
             if not is_id(tid):
                 try:
-                    model.check_id(tid)
+                    check_id(tid)
                 except ValueError as exc:
                     error("invalid-id", str(exc), pos, "id")
     # Job.add refuses duplicates, so its index has one key per task unless one slipped by.
@@ -254,7 +265,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
     first_no_wall = first_retries_no_wall = -1
     job_actions: list[int] = []
     dependency_actions: list[int] = []
-    job_retries = (spec.constraints.max_task_retry_count if spec.constraints else None) or 0
+    job_retries = (settings.get("constraints") or {}).get("maxTaskRetryCount") or 0
     if specs.count(None) == total:  # the common case of big flows: no per-task settings
         no_wall_clock, first_no_wall = total, 0 if total else -1
         if job_retries:
@@ -357,21 +368,22 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             )
 
     _check_handoff(job, graph, warn, python)
-    if has_deps and spec.uses_task_dependencies is False:
+    uses_task_dependencies = settings.get("usesTaskDependencies")
+    if has_deps and uses_task_dependencies is False:
         error(
             "TaskDependenciesNotSpecifiedOnJob",
             "tasks have dependencies but the job sets usesTaskDependencies to false",
             None,
             "usesTaskDependencies",
         )
-    if dependency_actions and spec.uses_task_dependencies is False:
+    if dependency_actions and uses_task_dependencies is False:
         error(
             "InvalidPropertyValue",
             "exitConditions sets dependencyAction but the job sets usesTaskDependencies to false",
             dependency_actions[0],
             "exitConditions",
         )
-    on_failure = (spec.on_task_failure or "noaction").lower()
+    on_failure = (settings.get("onTaskFailure") or "noaction").lower()
     if job_actions and on_failure != "performexitoptionsjobaction":
         error(
             "InvalidPropertyValue",
@@ -400,7 +412,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             first_retries_no_wall,
             "constraints.maxWallClockTime",
         )
-    if spec.on_all_tasks_complete is None:
+    if settings.get("onAllTasksComplete") is None:
         warn(
             "no-on-all-tasks-complete",
             "the job has no onAllTasksComplete; on Batch it stays active after its tasks finish "
@@ -412,7 +424,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             None,
             "onAllTasksComplete",
         )
-    if spec.pool_info is None:
+    if settings.get("poolInfo") is None:
         warn(
             "no-pool",
             "the job names no pool; Azure Batch cannot create it without poolInfo (the local "
@@ -642,6 +654,8 @@ def _check_handoff(job: Job, graph: Graph, warn: Any, python: bool) -> None:
 def input_problems(job: Job, *, file: str | None = None) -> list[Problem]:
     """An error for each task whose `inputs=` `submit` would refuse (the same check, the
     same message: `batchflow.storage.check_inputs`), one per distinct list of inputs."""
+    if not any(job._inputs):
+        return []  # and the storage package stays unimported
     from pathlib import Path
 
     from batchflow.exceptions import FlowError

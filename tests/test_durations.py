@@ -87,6 +87,21 @@ def test_negative_and_non_durations_are_rejected(given: object) -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        (float("nan"), "nan is not a duration"),
+        (float("inf"), "inf is too long"),
+        (1e300, r"1e\+300 is too long"),
+        ("9" * 400 + "h", "is too long"),
+    ],
+)
+def test_numbers_no_timedelta_holds_are_a_value_error(given: object, why: str) -> None:
+    # ValueError (which the model and the DSL report on the field), not OverflowError
+    with pytest.raises(ValueError, match=why):
+        to_wire_duration(given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
     ("delta", "text"),
     [
         (timedelta(days=1, hours=2, minutes=3, seconds=4), "P1DT2H3M4S"),
