@@ -177,8 +177,7 @@ def _pool_spec(text: str) -> dict[str, Any]:
         raise _bad(f"--pool {text}: expected ID[:NODES[:SLOTS]]")
     if not is_id(parts[0]):
         raise _bad(
-            f"--pool {text}: '{parts[0]}' is not a pool id (letters, digits, - and _, "
-            "at most 64)"
+            f"--pool {text}: '{parts[0]}' is not a pool id (letters, digits, - and _, at most 64)"
         )
     numbers: list[int] = []
     for what, part in zip(("NODES", "SLOTS"), parts[1:], strict=False):
