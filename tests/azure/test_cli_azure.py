@@ -201,3 +201,51 @@ def test_a_submit_killed_midway_completes_when_run_again(
     note = again.stdout.splitlines()[0]
     added_now = int(note.split("  ")[-1].split(" tasks added")[0].replace(",", ""))
     assert 0 < added_now <= 3000 - added
+
+
+def test_an_emulator_with_its_outputs_file_is_a_rehearsal_of_a_stack(tmp_path: Path) -> None:
+    """`batchflow emulator --pool ... --write-outputs F` then `submit --stack-outputs F`,
+    as the README shows (the key from the environment, as in a pipeline)."""
+    from batchflow.emulator import DEV_ACCOUNT_KEY
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "BATCHFLOW_"))}
+    outputs = tmp_path / "outputs.json"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "batchflow",
+            "emulator",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path / "emulator"),
+            "--pool",
+            "main:1:2",
+            "--write-outputs",
+            str(outputs),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        flow = tmp_path / "flow.py"
+        flow.write_text(FLOW.replace('pool="pool", ', ""))
+        env["AZURE_BATCH_ACCESS_KEY"] = DEV_ACCOUNT_KEY
+        done = batchflow(
+            "submit", str(flow), "--stack-outputs", str(outputs), env=env, cwd=tmp_path
+        )
+        assert done.returncode == 1, done.stderr
+        assert "3 tasks: 2 succeeded, 1 failed" in done.stdout
+        assert json.loads(outputs.read_text())["poolIds"] == {"main": "main"}
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+        from batchflow.backends.local.paths import StateDir
+        from batchflow.emulator.server import stop_engine
+
+        stop_engine(StateDir(tmp_path / "emulator"))

@@ -187,6 +187,10 @@ def test_the_command_prints_the_development_key_when_none_is_given(tmp_path: Pat
         ["--faults", "rate=lots"],
         ["--account-key", "not base64!"],
         ["--slots", "0"],
+        ["--pool", "bad id"],
+        ["--pool", "p:x"],
+        ["--pool", "p:1:0"],
+        ["--pool", "p:1:2:3"],
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:

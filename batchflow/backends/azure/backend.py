@@ -41,9 +41,21 @@ class AzureBackend:
     #: How the CLI polls: from 1 s, growing to 15 s while nothing changes.
     poll = (1.0, 15.0)
 
-    def __init__(self, target: AzureTarget, *, client: BatchClient | None = None) -> None:
+    def __init__(
+        self,
+        target: AzureTarget,
+        *,
+        client: BatchClient | None = None,
+        credential: Any = None,
+        **client_options: Any,
+    ) -> None:
+        """`client` replaces the SDK client built from the target; `credential` (a token
+        credential) replaces its Shared Key or `DefaultAzureCredential`; `client_options`
+        go to `BatchClient` (e.g. `connection_verify` for a private CA)."""
         self.target = target
         self._client = client
+        self._credential = credential
+        self._client_options = client_options
         #: Failures already reported per job, and the failed count last seen.
         self._reported: dict[str, set[str]] = {}
         self._failed_seen: dict[str, int] = {}
@@ -51,7 +63,9 @@ class AzureBackend:
     @property
     def client(self) -> BatchClient:
         if self._client is None:
-            self._client = batch_client(self.target)
+            self._client = batch_client(
+                self.target, self._credential, **self._client_options
+            )
         return self._client
 
     def _errors(self, job_id: str | None = None, task_id: str | None = None) -> Any:

@@ -30,8 +30,9 @@ __all__ = ["batch_client", "errors"]
 UNREACHABLE = "ServiceUnavailable"
 
 
-def batch_client(target: AzureTarget, **options: Any) -> BatchClient:
-    """A `BatchClient` on the target's endpoint with the target's credential."""
+def batch_client(target: AzureTarget, credential: Any = None, **options: Any) -> BatchClient:
+    """A `BatchClient` on the target's endpoint: with `credential` (a token credential)
+    when given, else the target's Shared Key, else `DefaultAzureCredential`."""
     import logging
 
     from azure.batch import BatchClient
@@ -42,12 +43,20 @@ def batch_client(target: AzureTarget, **options: Any) -> BatchClient:
     if not azure_log.handlers:
         azure_log.addHandler(logging.NullHandler())
         azure_log.propagate = False
-    credential: Any
+    if credential is not None:
+        return BatchClient(target.endpoint, credential, **options)
     if target.account_key:
         from azure.core.credentials import AzureNamedKeyCredential
 
         credential = AzureNamedKeyCredential(target.account_name, target.account_key)
     else:
+        if target.endpoint.lower().startswith("http://"):
+            raise BackendError(
+                f"{target.endpoint} is plain http, and Microsoft Entra ID tokens are only "
+                "sent over https: give the account's Shared Key in AZURE_BATCH_ACCESS_KEY "
+                "(an emulator's key), or use its https endpoint",
+                code="AuthenticationFailed",
+            )
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
