@@ -287,8 +287,14 @@ class TaskGroup(Sequence[Task]):
 #: What `after=` accepts: a task, its id, a group from `map`, or a list of those.
 After: TypeAlias = Task | str | TaskGroup | Iterable["Task | str | TaskGroup"] | None
 #: What `inputs=` accepts: local paths, and tasks or `map` groups whose collected
-#: `outputs=` are handed to the task (a single task or group may be given alone).
-Inputs: TypeAlias = Task | TaskGroup | Iterable["str | os.PathLike[str] | Task | TaskGroup"]
+#: `outputs=` are handed to the task (one path, task or group may be given alone).
+Inputs: TypeAlias = (
+    str
+    | os.PathLike[str]
+    | Task
+    | TaskGroup
+    | Iterable["str | os.PathLike[str] | Task | TaskGroup"]
+)
 
 _TASK_OPTIONS = frozenset(
     (
@@ -619,8 +625,8 @@ class Job:
     ) -> tuple[tuple[str, ...], tuple[str, ...], list[Task | TaskGroup]]:
         """(local paths, ids of the handed parents, the handed tasks and groups) of an
         `inputs=` value; a handed task must be of this job and declare `outputs=`."""
-        if isinstance(inputs, Task | TaskGroup):
-            inputs = (inputs,)
+        if isinstance(inputs, str | os.PathLike | Task | TaskGroup):
+            inputs = (inputs,)  # one path or one handle alone (a str is no list of paths)
         paths: list[str] = []
         handles: list[Task | TaskGroup] = []
         for item in inputs:

@@ -424,3 +424,8 @@ def test_a_task_added_to_another_job_keeps_its_handoffs() -> None:
         copy.add(task)
     assert copy.handoffs(len(copy) - 1) == ("part-0", "part-1", "part-2")
     assert Task("by-hand", "/bin/true").handoffs == ()
+
+
+def test_one_path_alone_is_one_input_not_its_letters() -> None:
+    job = Job("j")
+    assert job.task("t", "/bin/true", inputs="data/in.csv").inputs == ("data/in.csv",)
