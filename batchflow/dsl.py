@@ -12,6 +12,10 @@ frames = job.map("frame-{i:03d}", "render --frame {i}", i=range(1, 101))
 job.task("merge", "python3 merge.py", after=frames)
 ```
 
+`inputs=` also takes tasks and `map` groups: the child then waits for them and gets the
+files their `outputs=` collected, in its working directory at
+`<job id>/<parent task id>/<path>` (`Job.handoffs` tells a backend which).
+
 Mistakes raise at the line that made them (a duplicate id, an unknown dependency, a bad
 duration). A task is a small object (id, command line, dependency ids and a shared dict of
 its other wire fields), so a job of a million tasks fits in a few hundred megabytes;
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
 
     from batchflow import model
 
-__all__ = ["After", "Job", "Task", "TaskGroup"]
+__all__ = ["After", "Inputs", "Job", "Task", "TaskGroup"]
 
 DurationLike: TypeAlias = str | timedelta | int | float
 
@@ -173,6 +177,14 @@ class Task:
         """The line of the flow file that defined the task, when known."""
         return self._get(7)  # type: ignore[no-any-return]
 
+    @property
+    def handoffs(self) -> tuple[str, ...]:
+        """Ids of the tasks whose collected `outputs=` this one is handed (see `Job.handoffs`)."""
+        job = self._job
+        if self._own is not None or job is None:
+            return ()
+        return job.handoffs(self.seq)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Task):
             return NotImplemented
@@ -284,6 +296,15 @@ class TaskGroup(Sequence[Task]):
 
 #: What `after=` accepts: a task, its id, a group from `map`, or a list of those.
 After: TypeAlias = Task | str | TaskGroup | Iterable["Task | str | TaskGroup"] | None
+#: What `inputs=` accepts: local paths, and tasks or `map` groups whose collected
+#: `outputs=` are handed to the task (one path, task or group may be given alone).
+Inputs: TypeAlias = (
+    str
+    | os.PathLike[str]
+    | Task
+    | TaskGroup
+    | Iterable["str | os.PathLike[str] | Task | TaskGroup"]
+)
 
 _TASK_OPTIONS = frozenset(
     (
@@ -476,6 +497,9 @@ class Job:
         #: Lowercased id -> row, as Batch compares ids case-insensitively.
         self._by_key: dict[str, int] = {}
         self._groups: list[TaskGroup] = []
+        #: Row -> ids of the tasks whose outputs that task is handed (`inputs=[task]`);
+        #: sparse, and one tuple shared by the tasks of a `map`.
+        self._handoffs: dict[int, tuple[str, ...]] = {}
         self._view = _TaskList(self)
 
     @classmethod
@@ -552,6 +576,21 @@ class Job:
         seq = self._by_key.get(task_id.lower())
         return None if seq is None else Task._row(self, seq)
 
+    def handoffs(self, pos: int) -> tuple[str, ...]:
+        """Ids of the parent tasks whose collected `outputs=` task number `pos` is handed.
+
+        `pos` is the task's position in `tasks` (definition order); the tuple is empty when
+        the task was handed nothing. A task is handed its parents' outputs by naming them
+        (or their `map` group) in `inputs=`; it also depends on them, so they are in its
+        `dependsOn` and it starts after they succeeded. Each parent's files appear in the
+        child's working directory at `<job id>/<parent id>/<path as collected>`: locally
+        copied (hard-linked where possible) from the results folder; on Azure Batch a
+        resource file per parent with the outputs container's `storageContainerUrl` and
+        `blobPrefix` `<job id>/<parent id>/`, whose download keeps the blob's full name.
+        The hand-off is batchflow's, not Batch's: `to_wire()` does not carry it.
+        """
+        return self._handoffs.get(pos, ())
+
     @property
     def uses_task_dependencies(self) -> bool:
         """Whether the job's tasks may depend on each other (explicit, or any `after=`)."""
@@ -571,12 +610,14 @@ class Job:
 
         The task becomes a row of this job; the handle passed in now refers to it.
         """
+        handed: tuple[str, ...] = ()
         if task._own is not None:
             values = list(task._own)
         else:
             assert task._job is not None
             values = [column[task.seq] for column in task._job._columns]
             values[2] = dep_tuple(values[2])  # its earlier tasks are another job's
+            handed = task._job.handoffs(task.seq)
         task_id = values[0]
         key = task_id.lower()
         if key in self._by_key:
@@ -593,6 +634,8 @@ class Job:
         for column, value in zip(self._columns, values, strict=True):
             column.append(value)
         self._by_key[key] = seq
+        if handed:
+            self._handoffs[seq] = handed
         task._job, task._own, task.seq = self, None, seq
         return task
 
@@ -660,6 +703,76 @@ class Job:
                 )
         return tuple(ids), tuple(ranges)
 
+    def _split_inputs(
+        self, inputs: Inputs, task_id: str | None, line: int | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...], list[Task | TaskGroup]]:
+        """(local paths, ids of the handed parents, the handed tasks and groups) of an
+        `inputs=` value; a handed task must be of this job and declare `outputs=`."""
+        if isinstance(inputs, str | os.PathLike | Task | TaskGroup):
+            inputs = (inputs,)  # one path or one handle alone (a str is no list of paths)
+        paths: list[str] = []
+        handles: list[Task | TaskGroup] = []
+        for item in inputs:
+            if isinstance(item, str):
+                paths.append(item)
+            elif isinstance(item, Task | TaskGroup):
+                handles.append(item)
+            elif isinstance(item, os.PathLike):
+                paths.append(os.fspath(item))
+            else:
+                raise InvalidFieldError(
+                    "inputs= takes file paths, tasks and the result of map(), "
+                    f"not {type(item).__name__}",
+                    job_id=self.id,
+                    task_id=task_id,
+                    field="inputs",
+                    line=line,
+                )
+        handed: dict[str, None] = {}
+        for handle in handles:
+            for parent in (handle,) if isinstance(handle, Task) else handle:
+                if parent._job is not self:
+                    raise InvalidFieldError(
+                        f"'{parent.id}' is not a task of job '{self.id}' (add it to the job "
+                        "first; only a task of the same job can hand over its outputs)",
+                        job_id=self.id,
+                        task_id=task_id,
+                        field="inputs",
+                        line=line,
+                    )
+                if not self._outputs[parent.seq]:
+                    raise InvalidFieldError(
+                        f"'{parent.id}' declares no outputs=, so it has nothing to hand over; "
+                        f"add outputs=[...] to '{parent.id}', or wait for it with after= "
+                        "instead",
+                        job_id=self.id,
+                        task_id=task_id,
+                        field="inputs",
+                        line=line,
+                    )
+                handed[parent.id] = None
+        return tuple(paths), tuple(handed), handles
+
+    def _with_handed(
+        self,
+        dep_ids: DepIds,
+        dep_ranges: tuple[tuple[int, int], ...],
+        handles: list[Task | TaskGroup],
+        task_id: str,
+    ) -> tuple[DepIds, tuple[tuple[int, int], ...]]:
+        """`after=`'s dependencies and those the hand-off implies, each named once."""
+        more_ids, more_ranges = self._resolve_after(handles, task_id)
+        ranges = list(dep_ranges)
+        ranges += [span for span in more_ranges if span not in ranges]
+        ids = list(dict.fromkeys((*dep_tuple(dep_ids), *dep_tuple(more_ids))))
+        if ranges:  # an id a range already covers (Batch matches ranges by number)
+            ids = [i for i in ids if not (i.isdigit() and any(s <= int(i) <= e for s, e in ranges))]
+        joined = ",".join(ids)
+        # Every id names a task defined earlier, so they may be joined (see DepIds).
+        if joined.count(",") == len(ids) - 1:
+            return joined, tuple(ranges)
+        return tuple(ids), tuple(ranges)
+
     def _range_is_exact(self, span: tuple[int, int], size: int) -> bool:
         """True if no task outside the group has a numeric id inside `span`."""
         start, end = span
@@ -675,7 +788,7 @@ class Job:
         command_line: str,
         *,
         after: After = None,
-        inputs: Iterable[str] = (),
+        inputs: Inputs = (),
         outputs: Iterable[str] = (),
         wall_clock: DurationLike | None = None,
         retries: int | None = None,
@@ -690,12 +803,18 @@ class Job:
         container: model.TaskContainerSettings | Mapping[str, Any] | None = None,
         _line: int | None = None,
         _spec: dict[str, Any] | None = None,
+        _handed: tuple[tuple[str, ...], DepIds, tuple[tuple[int, int], ...]] | None = None,
     ) -> Task:
         """Add a task that runs `command_line` (no shell: write `bash -c '...'` for one).
 
         `after=` waits for tasks, ids or `map` groups; `inputs=` are local files staged
         into the working directory and `outputs=` glob patterns collected from it;
         `wall_clock`, `retries` and `retention` set the task's constraints.
+
+        `inputs=` also takes tasks and `map` groups of this job: the task waits for them
+        (as with `after=`) and gets the files their `outputs=` collected, at
+        `<job id>/<parent id>/<path>` in its working directory (see `Job.handoffs`).
+        `job.task("merge", "/bin/sh -c 'cat $AZ_BATCH_JOB_ID/*/part.txt'", inputs=[parts])`
         """
         line = _line if _line is not None else sys._getframe(1).f_lineno
         try:
@@ -741,11 +860,25 @@ class Job:
                 user_identity=user_identity,
                 container=container,
             )
-        if after is None:
-            dep_ids: DepIds = ""
-            dep_ranges: tuple[tuple[int, int], ...] = ()
+        handed: tuple[str, ...] = ()
+        paths: tuple[str, ...] = ()
+        dep_ids: DepIds
+        dep_ranges: tuple[tuple[int, int], ...]
+        if _handed is not None:  # from map: split and resolved once for all its tasks
+            handed, dep_ids, dep_ranges = _handed
+            paths = inputs  # type: ignore[assignment]  # map's are a tuple of paths
         else:
-            dep_ids, dep_ranges = self._resolve_after(after, id)
+            handles: list[Task | TaskGroup] = []
+            if type(inputs) is tuple and all(type(i) is str for i in inputs):
+                paths = inputs  # the common case (and map's): paths alone
+            elif inputs:
+                paths, handed, handles = self._split_inputs(inputs, id, line)
+            if after is None:
+                dep_ids, dep_ranges = "", ()
+            else:
+                dep_ids, dep_ranges = self._resolve_after(after, id)
+            if handles:
+                dep_ids, dep_ranges = self._with_handed(dep_ids, dep_ranges, handles, id)
         key = id.lower()
         if key in self._by_key:  # let add() raise DuplicateTaskError with the details
             return self.add(Task(id, command_line, line=line))
@@ -755,10 +888,12 @@ class Job:
         self._dep_ids.append(dep_ids)
         self._dep_ranges.append(dep_ranges)
         self._specs.append(_spec or None)
-        self._inputs.append(tuple(inputs) if inputs else ())
+        self._inputs.append(paths)
         self._outputs.append(tuple(outputs) if outputs else ())
         self._lines.append(line)
         self._by_key[key] = seq
+        if handed:
+            self._handoffs[seq] = handed
         task = _new(Task)
         task._job, task._own, task.seq = self, None, seq
         return task
@@ -825,7 +960,7 @@ class Job:
         command_template: str,
         *,
         after: After = None,
-        inputs: Iterable[str] = (),
+        inputs: Inputs = (),
         outputs: Iterable[str] = (),
         env: Mapping[str, Any] | None = None,
         zip: bool = False,
@@ -838,7 +973,8 @@ class Job:
         with `zip=True` they are paired instead, the n-th value of each for the n-th task
         (`zip=True, scene=["a", "b"], seed=[1, 2]` makes 2 tasks, not 4).
         `inputs`, `outputs` and `env` values are templates too. Other keyword arguments
-        of `task` (wall_clock, retries, ...) apply to every task.
+        of `task` (wall_clock, retries, ...) apply to every task. Tasks and groups in
+        `inputs` hand their collected outputs to every task of the map (see `task`).
         """
         line = _caller_line()
         options = {k: params.pop(k) for k in list(params) if k in _TASK_OPTIONS - {"after"}}
@@ -880,7 +1016,13 @@ class Job:
             **{k: options.get(k) for k in _TASK_OPTIONS - {"after", "inputs", "outputs", "env"}},
             env=None,
         )
-        inputs, outputs = tuple(inputs), tuple(outputs)
+        inputs, handed, handles = self._split_inputs(inputs, None, line)
+        outputs = tuple(outputs)
+        shared_deps: tuple[tuple[str, ...], DepIds, tuple[tuple[int, int], ...]] | None = None
+        if handles:
+            dep_ids, dep_ranges = self._resolve_after(after, id_template)
+            dep_ids, dep_ranges = self._with_handed(dep_ids, dep_ranges, handles, id_template)
+            shared_deps = (handed, dep_ids, dep_ranges)
         rows: list[tuple[str, str, dict[str, Any] | None, tuple[str, ...], tuple[str, ...]]] = []
         bad_ids: list[str] = []
         for values in combinations:
@@ -929,6 +1071,7 @@ class Job:
                 outputs=task_outputs,
                 _line=line,
                 _spec=spec,
+                _handed=shared_deps,
             )
             for task_id, command, spec, task_inputs, task_outputs in rows
         ]

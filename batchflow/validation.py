@@ -20,6 +20,7 @@ from batchflow._gc import gc_paused
 from batchflow.dsl import Job, dep_tuple
 from batchflow.exceptions import FlowInvalid, located
 from batchflow.graph import Graph
+from batchflow.handoffs import stranded_files, unhanded_outputs
 from batchflow.names import ID_CHARS, check_id, did_you_mean, is_id
 from batchflow.redact import redact
 
@@ -31,8 +32,6 @@ __all__ = ["Problem", "check", "input_problems", "problems_from_validation_error
 #: Batch's limit on the summed length of one task's dependsOn.taskIds.
 TASK_IDS_CHAR_LIMIT = 64000
 _ALL_IDS = re.compile(rf"(?:{ID_CHARS}{{1,64}}\n)*")
-# A command that leaves files in its working directory (downloads, archives, redirects).
-_WRITES_FILES = re.compile(r"\b(?:wget|curl\s[^|;&]*-[oO]|unzip|tar\s+-?x|gunzip)\b|>\s*[\w.-]+")
 _TASK_DIR_FILES = ("stdout.txt", "stderr.txt", "fileuploadout.txt", "fileuploaderr.txt")
 # A relative script or program the command line runs from the working directory.
 _SCRIPT = re.compile(
@@ -367,7 +366,8 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
                 "dependsOn",
             )
 
-    _check_handoff(job, graph, warn, python)
+    stranded_files(job, graph, warn, python)
+    unhanded_outputs(job, graph, warn, python)
     uses_task_dependencies = settings.get("usesTaskDependencies")
     if has_deps and uses_task_dependencies is False:
         error(
@@ -606,49 +606,6 @@ def _shell_syntax(command: str) -> str | None:
         f"commandLine uses shell syntax ({shown}) but runs without a shell, as on Batch: the "
         f"program gets it as plain text; run it in a shell: /bin/bash -c '{quoted}'"
     )
-
-
-def _check_handoff(job: Job, graph: Graph, warn: Any, python: bool) -> None:
-    """Warn when a task waits for a parent whose files it can never see."""
-    ids, commands, specs, inputs = job._ids, job._commands, job._specs, job._inputs
-    shared = "AZ_BATCH_NODE_SHARED_DIR"
-    # Command lines that leave files in the working directory (asked once per distinct line).
-    writers = {
-        command
-        for command in set(commands)
-        if _WRITES_FILES.search(command) and shared not in command
-    }
-    if not writers:
-        return
-    # Parents that leave files in their own working directory and hand nothing over.
-    strands = {
-        pos
-        for pos, command in enumerate(commands)
-        if command in writers
-        and not job._outputs[pos]
-        and not (specs[pos] or {}).get("outputFiles")
-    }
-    if not strands:
-        return
-    for pos, ds in enumerate(graph.deps):
-        if not ds or strands.isdisjoint(ds):
-            continue
-        if inputs[pos] or (specs[pos] or {}).get("resourceFiles") or shared in commands[pos]:
-            continue
-        parent = ids[next(d for d in ds if d in strands)]
-        how = (
-            "output_files= on the parent and resource_files= here"
-            if python
-            else "outputFiles on the parent and resourceFiles here"
-        )
-        warn(
-            "no-handoff",
-            f"waits for '{parent}', but each task has its own working directory and "
-            f"'{parent}' uploads no outputFiles, so this task cannot see its files "
-            f"(pass them through storage: {how}; the tasks may run on different nodes)",
-            pos,
-            "dependsOn",
-        )
 
 
 def input_problems(job: Job, *, file: str | None = None) -> list[Problem]:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from batchflow import DuplicateTaskError, InvalidFieldError, Job, Task, UnknownTaskError
+from batchflow import (
+    DuplicateTaskError,
+    InvalidFieldError,
+    Job,
+    Task,
+    TaskGroup,
+    UnknownTaskError,
+)
 from batchflow.model import OutputFile, ResourceFile
 
 
@@ -306,3 +314,118 @@ def test_dependency_ids_survive_the_compact_task_table() -> None:
     assert d.dep_ids == ("odd,id", "a")
     c.dep_ids = ("b",)
     assert c.to_wire()["dependsOn"] == {"taskIds": ["b"]}
+
+
+# -- handing a task's outputs to another (inputs=[task]) ------------------------------
+
+
+def map_then_merge() -> tuple[Job, Task]:
+    job = Job("hand")
+    prep = job.task("prep", "/bin/true", outputs=["scene.txt"])
+    parts = job.map("part-{i}", "/bin/true", i=range(3), inputs=[prep], outputs=["r.txt"])
+    merge = job.task("merge", "/bin/true", inputs=[parts, "merge.py"])
+    return job, merge
+
+
+def test_inputs_take_tasks_and_groups_whose_outputs_are_handed() -> None:
+    job, merge = map_then_merge()
+    assert merge.inputs == ("merge.py",)  # the local files alone
+    assert job.handoffs(merge.seq) == ("part-0", "part-1", "part-2") == merge.handoffs
+    # every task of the map is handed prep's outputs, none the map's own
+    assert [job.handoffs(pos) for pos in range(1, 4)] == [("prep",)] * 3
+    assert job.handoffs(0) == ()
+
+
+def test_handing_outputs_implies_the_dependency() -> None:
+    job, merge = map_then_merge()
+    assert merge.dep_ids == ("part-0", "part-1", "part-2")
+    assert [t.dep_ids for t in job.tasks[1:4]] == [("prep",)] * 3
+    assert job.uses_task_dependencies
+
+
+def test_a_handed_numeric_map_is_one_range_and_after_is_not_repeated() -> None:
+    job = Job("ranges")
+    parts = job.map("{i}", "/bin/true", i=range(1, 51), outputs=["r.txt"])
+    one = job.task("one", "/bin/true", after=parts, inputs=parts)
+    assert (one.dep_ids, one.dep_ranges) == ((), ((1, 50),))
+    two = job.task("two", "/bin/true", after=[parts[0], "2"], inputs=[parts[0], parts])
+    assert (two.dep_ids, two.dep_ranges) == ((), ((1, 50),))
+    assert len(job.handoffs(two.seq)) == 50
+
+
+def test_the_wire_format_has_only_batch_fields() -> None:
+    job, _ = map_then_merge()
+    merge = job.to_wire()["tasks"][-1]
+    assert merge == {
+        "id": "merge",
+        "commandLine": "/bin/true",
+        "dependsOn": {"taskIds": ["part-0", "part-1", "part-2"]},
+    }
+
+
+@pytest.mark.parametrize(
+    "hand",
+    [
+        lambda parent, group: [parent],  # a task in a list
+        lambda parent, group: parent,  # a task alone
+        lambda parent, group: group,  # a map group with one task without outputs
+    ],
+)
+def test_handing_a_task_without_outputs_is_an_error(hand: Any) -> None:
+    job = Job("no-outputs")
+    parent = job.task("quiet", "/bin/true")
+    group = TaskGroup([job.task("loud", "/bin/true", outputs=["x"]), parent], "g")
+    with pytest.raises(InvalidFieldError) as caught:
+        job.task("child", "/bin/true", inputs=hand(parent, group))
+    assert (caught.value.task_id, caught.value.field) == ("child", "inputs")
+    assert "'quiet'" in caught.value.message and caught.value.line is not None
+    assert job.get("child") is None
+
+
+def test_map_handing_a_task_without_outputs_is_an_error() -> None:
+    job = Job("no-outputs")
+    parent = job.task("quiet", "/bin/true")
+    with pytest.raises(InvalidFieldError) as caught:
+        job.map("c-{i}", "/bin/true", i=range(2), inputs=["in.txt", parent])
+    assert caught.value.field == "inputs" and "'quiet'" in caught.value.message
+    assert len(job) == 1
+
+
+def test_handing_a_task_of_another_job_is_an_error() -> None:
+    other = Job("other")
+    parent = other.task("p", "/bin/true", outputs=["x"])
+    job = Job("mine")
+    with pytest.raises(InvalidFieldError) as caught:
+        job.task("child", "/bin/true", inputs=[parent])
+    assert (caught.value.task_id, caught.value.field) == ("child", "inputs")
+    assert "'p'" in caught.value.message and "'mine'" in caught.value.message
+
+
+def test_inputs_refuse_what_is_neither_a_path_nor_a_task() -> None:
+    job = Job("j")
+    with pytest.raises(InvalidFieldError) as caught:
+        job.task("t", "/bin/true", inputs=[42])  # type: ignore[list-item]
+    assert caught.value.field == "inputs"
+
+
+def test_a_path_like_input_is_kept_as_text() -> None:
+    from pathlib import PurePosixPath
+
+    job = Job("j")
+    assert job.task("t", "/bin/true", inputs=[PurePosixPath("data/in.csv")]).inputs == (
+        "data/in.csv",
+    )
+
+
+def test_a_task_added_to_another_job_keeps_its_handoffs() -> None:
+    job, _ = map_then_merge()
+    copy = Job("copy")
+    for task in job.tasks:
+        copy.add(task)
+    assert copy.handoffs(len(copy) - 1) == ("part-0", "part-1", "part-2")
+    assert Task("by-hand", "/bin/true").handoffs == ()
+
+
+def test_one_path_alone_is_one_input_not_its_letters() -> None:
+    job = Job("j")
+    assert job.task("t", "/bin/true", inputs="data/in.csv").inputs == ("data/in.csv",)

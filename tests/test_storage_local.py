@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from batchflow.exceptions import FlowError, InputNotFoundError, InvalidFieldError
-from batchflow.storage import check_inputs, collect_outputs, stage_inputs
+from batchflow.storage import check_inputs, collect_outputs, stage_handoffs, stage_inputs
 
 
 @pytest.fixture
@@ -148,3 +148,47 @@ def test_collect_outputs_overwrites_and_counts_each_file_once(
     copied = collect_outputs(["*.txt", "notes.txt"], finished_task / "wd", results)
     assert copied == [results / "notes.txt"]
     assert (results / "notes.txt").read_text() == "n"
+
+
+@pytest.fixture
+def job_results(tmp_path: Path) -> Path:
+    """A job's results folder as collect_outputs fills it: two parents, one nested file."""
+    root = tmp_path / "results" / "job"
+    for parent in ("a", "b"):
+        wd = tmp_path / f"wd-{parent}"
+        (wd / "out").mkdir(parents=True)
+        (wd / "result.txt").write_text(parent)
+        (wd / "out" / "deep.csv").write_text(f"{parent},1\n")
+        collect_outputs(["result.txt", "out/*.csv"], wd, root / parent)
+    return root
+
+
+def test_handed_outputs_land_at_job_parent_path(job_results: Path, tmp_path: Path) -> None:
+    wd = tmp_path / "child"
+    wd.mkdir()
+    assert stage_handoffs(["a", "b"], job_results, wd, job_id="job") == 4
+    found = sorted(str(p.relative_to(wd)) for p in wd.rglob("*") if p.is_file())
+    assert found == [
+        "job/a/out/deep.csv",
+        "job/a/result.txt",
+        "job/b/out/deep.csv",
+        "job/b/result.txt",
+    ]
+    assert (wd / "job" / "b" / "out" / "deep.csv").read_text() == "b,1\n"
+
+
+def test_handed_outputs_are_hard_linked_or_copied(job_results: Path, tmp_path: Path) -> None:
+    linked, copied = tmp_path / "linked", tmp_path / "copied"
+    stage_handoffs(["a"], job_results, linked, job_id="job")
+    stage_handoffs(["a"], job_results, copied, job_id="job", link=False)
+    source = (job_results / "a" / "result.txt").stat().st_ino
+    assert (linked / "job" / "a" / "result.txt").stat().st_ino == source
+    assert (copied / "job" / "a" / "result.txt").stat().st_ino != source
+    assert (copied / "job" / "a" / "result.txt").read_text() == "a"
+
+
+def test_a_parent_that_collected_nothing_is_no_error(job_results: Path, tmp_path: Path) -> None:
+    wd = tmp_path / "child"
+    wd.mkdir()
+    assert stage_handoffs(["never-ran", "a"], job_results, wd, job_id="job") == 2
+    assert not (wd / "job" / "never-ran").exists()

@@ -211,7 +211,7 @@ def export(
         chosen = loaded.job(job)
         if job_only:
             job_add_body(chosen)  # refuses a job Batch could not create, before writing
-        staged = sum(1 for t in chosen.tasks if t.inputs or t.outputs)
+        staged = sum(1 for t in chosen.tasks if t.inputs or t.outputs or t.handoffs)
         if staged and not job_only:
             error_line(
                 f"note: {staged:,} task(s) use inputs=/outputs=, which batchflow stages when it "

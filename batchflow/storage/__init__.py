@@ -5,7 +5,8 @@
 - `upload_output_files`: Batch `outputFiles` (glob patterns) to blob containers after it
   ran, with `uploadCondition`, `fileuploadout.txt` / `fileuploaderr.txt`.
 - `match_files`: Batch's `filePattern` matcher.
-- `stage_inputs` / `collect_outputs`: the DSL's local `inputs=` and `outputs=`.
+- `stage_inputs` / `collect_outputs`: the DSL's local `inputs=` and `outputs=`;
+  `stage_handoffs`: the collected outputs of the parents a task is handed.
 
 Failures raise `PreprocessingError` / `FileUploadError` carrying Batch's `failureInfo`
 (`category`, `code`, `message`). Importing this package is cheap: `azure.storage.blob` and
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from batchflow.exceptions import FileUploadError, PreprocessingError, StagingError
 from batchflow.storage.blobs import AutoStorage, TransferPolicy
-from batchflow.storage.local import check_inputs, collect_outputs, stage_inputs
+from batchflow.storage.local import check_inputs, collect_outputs, stage_handoffs, stage_inputs
 from batchflow.storage.outputs import upload_output_files
 from batchflow.storage.patterns import match_files
 from batchflow.storage.resources import DEFAULT_FILE_MODE, fetch_resource_files
@@ -42,6 +43,7 @@ __all__ = [
     "collect_outputs",
     "fetch_resource_files",
     "match_files",
+    "stage_handoffs",
     "stage_inputs",
     "upload_output_files",
 ]

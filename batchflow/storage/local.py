@@ -13,6 +13,9 @@ output files; the local engine moves them on this machine's disk.
 - `outputs=` are `filePattern`-style globs (see `batchflow.storage.patterns`) relative to
   the working directory; matches are copied to the results folder at the same relative
   path (a match outside the working directory, like `../stdout.txt`, at its name).
+- A task handed its parents' outputs (`inputs=[task]`) finds each parent's collected files
+  at `<job id>/<parent id>/<path>` in its working directory, the layout a Batch node
+  makes of a `blobPrefix` download from the outputs container (`stage_handoffs`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from batchflow.exceptions import InputNotFoundError, InvalidFieldError
 from batchflow.storage.patterns import match_files
 
-__all__ = ["check_inputs", "collect_outputs", "stage_inputs"]
+__all__ = ["check_inputs", "collect_outputs", "stage_handoffs", "stage_inputs"]
 
 
 def check_inputs(
@@ -145,3 +148,34 @@ def collect_outputs(
             _copy(str(path), str(target))
             copied.append(target)
     return copied
+
+
+def stage_handoffs(
+    parents: Sequence[str],
+    job_results: Path,
+    working_dir: Path,
+    *,
+    job_id: str,
+    link: bool = True,
+) -> int:
+    """Put the collected outputs of each parent task (`job_results/<parent>/...`, what
+    `collect_outputs` made) into `working_dir/<job_id>/<parent>/...`; return the count.
+
+    Files are hard-linked when possible (`link=True`) and copied otherwise. A parent that
+    collected nothing is not an error (the task runs with what exists), as a Batch
+    `blobPrefix` download of an empty prefix is none.
+    """
+    copy = _link_or_copy if link else _copy
+    count = 0
+    for parent in parents:
+        source = job_results / parent
+        if not source.is_dir():
+            continue
+        target = working_dir / job_id / parent
+        for folder, _dirs, files in os.walk(source):
+            into = target / os.path.relpath(folder, source)
+            into.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                copy(os.path.join(folder, name), str(into / name))
+                count += 1
+    return count

@@ -269,7 +269,8 @@ def task_definition(
     task: Task, digests: dict[tuple[str, ...], str] | None = None
 ) -> dict[str, Any]:
     """What is stored for a task: its wire fields without the id, plus inputs/outputs
-    (and a digest of the inputs' content, so a changed input file is a changed task)."""
+    (and a digest of the inputs' content, so a changed input file is a changed task) and
+    the parents whose outputs it is handed."""
     wire = task.to_wire()
     del wire["id"]
     if task.inputs:
@@ -278,6 +279,9 @@ def task_definition(
             wire["$inputsDigest"] = digests[task.inputs]
     if task.outputs:
         wire["$outputs"] = list(task.outputs)
+    handoffs = task.handoffs
+    if handoffs:
+        wire["$handoffs"] = list(handoffs)
     return wire
 
 
@@ -314,6 +318,7 @@ def definitions(job: Job) -> list[str]:
 
     dumps = json.dumps
     digests = input_digests(job) if any(job._inputs) else None
+    handoffs = job._handoffs
     out: list[str] = []
     columns = zip(
         job._commands,
@@ -325,7 +330,7 @@ def definitions(job: Job) -> list[str]:
         strict=True,
     )
     for pos, (command, dep_ids, ranges, spec, inputs, outputs) in enumerate(columns):
-        if spec or ranges or inputs or outputs:
+        if spec or ranges or inputs or outputs or pos in handoffs:
             out.append(canonical(task_definition(job.tasks[pos], digests)))
             continue
         ids = dep_tuple(dep_ids)

@@ -34,7 +34,7 @@ __all__ = [
 #: shell, so a job's tasks see the same environment whoever started the engine.
 BASE_ENVIRONMENT = ("PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
 #: Task fields that need the staging wrapper.
-FILE_FIELDS = ("resourceFiles", "outputFiles", "$inputs", "$outputs")
+FILE_FIELDS = ("resourceFiles", "outputFiles", "$inputs", "$outputs", "$handoffs")
 
 
 def base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -167,6 +167,7 @@ def write_stage_spec(
     *,
     base_dir: str | None,
     results_dir: Path,
+    job_id: str,
 ) -> Path:
     """Write the staging wrapper's instructions (mode 0600: they may hold SAS URLs)."""
     state.staging.mkdir(exist_ok=True)
@@ -179,6 +180,10 @@ def write_stage_spec(
         "outputs": definition.get("$outputs") or [],
         "baseDir": base_dir,
         "resultsDir": str(results_dir),
+        # The parents whose collected outputs (in the job's results folder) it is handed.
+        "handoffs": definition.get("$handoffs") or [],
+        "jobId": job_id,
+        "jobResultsDir": str(results_dir.parent),
         "result": str(path.with_suffix(".result")),
         # The auto-storage account, from the engine's environment: given to the wrapper
         # only, never to the task's own environment.

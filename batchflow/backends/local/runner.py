@@ -9,7 +9,7 @@ started the engine never reaches it), with stdin from /dev/null and stdout/stder
 Tasks without files to stage take the fast path: one `posix_spawn` of the program itself
 (the engine is single-threaded, so it can `chdir` into the working directory first).
 Tasks with resource files, output files, `inputs=` or `outputs=` start the staging wrapper
-(`python -m batchflow.backends.local.stage SPEC`) in their place, which does the blocking
+(`batchflow.backends.local.stage`, see `stage_argv`) in their place, which does the blocking
 network and file work in the task's own process, never in the engine.
 """
 
@@ -91,9 +91,22 @@ def spawn(
     )
 
 
+#: The folder that holds the `batchflow` package the engine runs.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
+_STAGE = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from batchflow.backends.local.stage import main; sys.exit(main(sys.argv[2:]))"
+)
+
+
 def stage_argv(spec_path: Path) -> list[str]:
-    """argv of the staging wrapper for a task whose spec is at `spec_path`."""
-    return [sys.executable, "-I", "-m", "batchflow.backends.local.stage", str(spec_path)]
+    """argv of the staging wrapper for a task whose spec is at `spec_path`.
+
+    Isolated (`-I`: no PYTHONPATH or user site of the task's environment), and importing
+    the engine's own copy of batchflow: a `-m` would import whichever one the interpreter's
+    site-packages point at, another checkout's for an engine run from a source tree.
+    """
+    return [sys.executable, "-I", "-c", _STAGE, _PACKAGE_ROOT, str(spec_path)]
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:

@@ -1,11 +1,12 @@
 """The staging wrapper: runs one attempt of a task that has files to move.
 
-`python -I -m batchflow.backends.local.stage SPEC` is started by the engine in place of the
+`python -I -c ... SPEC` (`runner.stage_argv`) is started by the engine in place of the
 task's command, in the task's session, working directory and environment, with stdout and
 stderr already pointing at the task's log files. It
 
-1. copies `inputs=` files into the working directory and fetches `resourceFiles`
-   (a failure here is Batch's pre-processing error: the command never runs);
+1. copies `inputs=` files and the collected outputs of the parents it is handed into the
+   working directory and fetches `resourceFiles` (a failure here is Batch's
+   pre-processing error: the command never runs);
 2. runs the command (no shell) and waits for it;
 3. uploads `outputFiles` according to their `uploadCondition` and collects `outputs=`
    into the results folder (a failure here is a file upload error; the exit code is kept).
@@ -52,6 +53,16 @@ def _note(text: str) -> None:
 
 def _prepare(spec: dict[str, Any], wd: Path) -> dict[str, Any] | None:
     """Stage inputs and resource files; the failureInfo of a pre-processing error, or None."""
+    if spec.get("handoffs"):
+        from batchflow.storage import stage_handoffs
+
+        try:
+            # The results folder is the state directory's, shared by every node. Links: the
+            # files are batchflow's copies, not the user's.
+            stage_handoffs(spec["handoffs"], Path(spec["jobResultsDir"]), wd, job_id=spec["jobId"])
+        except Exception as exc:
+            _note(f"staging the outputs of {len(spec['handoffs']):,} parent task(s) failed: {exc}")
+            return _staging_failure(exc, "ResourceFileCreateFailed")
     if spec["inputs"]:
         from batchflow.storage import stage_inputs
 

@@ -251,6 +251,7 @@ class Starter:
                     definition,
                     base_dir=job.base_dir,
                     results_dir=state.results(job.id, attempt.task_id),
+                    job_id=job.id,
                 )
                 argv = stage_argv(attempt.spec_path)
                 program = argv[0]
