@@ -7,6 +7,8 @@ changed task without `--replace`), 130 when interrupted (the job keeps running).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -144,10 +146,19 @@ def submit(
             # The flow's warnings (folded as validate folds them), before anything runs.
             print_warnings(warnings, stderr=True)
             jobs = loaded.jobs if job is None else [loaded.job(job)]
-            submitted = [backend.submit(j, replace=replace) for j in jobs]
-            ids = [s.job_id for s in submitted]
-            out = console()
             as_json = output is OutputFormat.json
+            out = console()
+            with _upload_progress(backend, live=not as_json and out.is_terminal):
+                submitted = [backend.submit(j, replace=replace) for j in jobs]
+            ids = [s.job_id for s in submitted]
+            stager = getattr(backend, "_stager", None)
+            if stager is not None and (stager.uploaded or stager.present) and not as_json:
+                files = stager.uploaded + stager.present
+                out.print(
+                    f"staged {files:,} input file{'s' if files != 1 else ''} "
+                    f"({stager.uploaded:,} uploaded, {stager.present:,} already there)",
+                    markup=False,
+                )
             if not as_json:
                 for result in submitted:
                     note = f"{result.added:,} task{'s' if result.added != 1 else ''} added"
@@ -207,6 +218,29 @@ def submit(
             raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
         finally:
             backend.close()
+
+
+@contextlib.contextmanager
+def _upload_progress(backend: Backend, *, live: bool) -> Iterator[None]:
+    """A progress bar for the inputs a backend uploads (Azure), on a terminal."""
+    if not live or not hasattr(backend, "on_upload"):
+        yield
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("staging inputs"), BarColumn(), DownloadColumn(), transient=True
+    ) as bar:
+        task = bar.add_task("inputs", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        backend.on_upload = update
+        try:
+            yield
+        finally:
+            backend.on_upload = None
 
 
 def register(app: typer.Typer) -> None:

@@ -120,8 +120,17 @@ def fetch_resource_files(
                             "usererror",
                         )
                     target = _target(root, spec.get("filePath"), None)
-                    opener = opener or _opener()
-                    _download_http(opener, str(spec["httpUrl"]), target, mode, policy)
+                    url = str(spec["httpUrl"])
+                    blob = _auto_storage_blob(url, auto_storage)
+                    if blob is not None and auto_storage is not None:
+                        # A blob of the auto-storage account with no SAS: read with that
+                        # account's credential, as a node's managed identity would.
+                        container, name = blob
+                        client = clients.by_name(container, auto_storage)
+                        _write_file(target, mode, _blob_fill(client, name), lambda: False)
+                    else:
+                        opener = opener or _opener()
+                        _download_http(opener, url, target, mode, policy)
                 elif spec.get("storageContainerUrl"):
                     try:
                         client = clients.by_url(str(spec["storageContainerUrl"]))
@@ -380,22 +389,39 @@ def _download_container(
         raise _azure_failure(exc, "listing the container") from None
     targets = [(name, _target(root, spec.get("filePath"), name)) for name in names]
     for name, target in targets:
+        _write_file(target, mode, _blob_fill(client, name), lambda: False)  # SDK retried
 
-        def fill(handle: IO[bytes], name: str = name) -> None:
+
+def _blob_fill(client: ContainerClient, name: str) -> Callable[[IO[bytes]], None]:
+    """What writes blob `name` of `client`'s container into an open file."""
+
+    def fill(handle: IO[bytes]) -> None:
+        try:
+            chunks = iter(client.download_blob(name).chunks())
+        except Exception as exc:
+            raise _azure_failure(exc, f"blob '{name}'") from None
+        while True:
             try:
-                chunks = iter(client.download_blob(name).chunks())
+                chunk = next(chunks)
+            except StopIteration:
+                return
             except Exception as exc:
                 raise _azure_failure(exc, f"blob '{name}'") from None
-            while True:
-                try:
-                    chunk = next(chunks)
-                except StopIteration:
-                    return
-                except Exception as exc:
-                    raise _azure_failure(exc, f"blob '{name}'") from None
-                handle.write(chunk)  # a local OSError here is a write failure
+            handle.write(chunk)  # a local OSError here is a write failure
 
-        _write_file(target, mode, fill, lambda: False)  # the SDK already retried
+    return fill
+
+
+def _auto_storage_blob(url: str, auto_storage: AutoStorage | None) -> tuple[str, str] | None:
+    """(container, blob name) when `url` is a blob of the auto-storage account with no
+    SAS in it; else None (the URL is fetched over plain HTTP)."""
+    if auto_storage is None or "?" in url or not auto_storage.owns(url):
+        return None
+    from urllib.parse import unquote
+
+    rest = url[len(auto_storage.blob_endpoint()) :].lstrip("/")
+    container, _, name = rest.partition("/")
+    return (container, unquote(name)) if container and name else None
 
 
 def _network_failure(cause: object, policy: TransferPolicy) -> _Retry:

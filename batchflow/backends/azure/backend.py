@@ -24,10 +24,12 @@ from batchflow.backends.base import (
     parse_time,
 )
 from batchflow.exceptions import BackendError
+from batchflow.redact import redact
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
 
+    from batchflow.backends.azure.staging import Stager
     from batchflow.dsl import Job
     from batchflow.stack import AzureTarget
 
@@ -54,6 +56,9 @@ class AzureBackend:
         go to `BatchClient` (e.g. `connection_verify` for a private CA)."""
         self.target = target
         self._client = client
+        self._stager: Stager | None = None
+        #: Called with (bytes done, bytes in all) while inputs upload (a progress bar).
+        self.on_upload: Any = None
         self._credential = credential
         self._client_options = client_options
         #: Failures already reported per job, and the failed count last seen.
@@ -63,9 +68,7 @@ class AzureBackend:
     @property
     def client(self) -> BatchClient:
         if self._client is None:
-            self._client = batch_client(
-                self.target, self._credential, **self._client_options
-            )
+            self._client = batch_client(self.target, self._credential, **self._client_options)
         return self._client
 
     def _errors(self, job_id: str | None = None, task_id: str | None = None) -> Any:
@@ -105,15 +108,9 @@ class AzureBackend:
                 code="PoolNotFound",
                 job_id=job.id,
             )
-        if any(job._inputs) or any(job._outputs):
-            raise BackendError(
-                f"job '{job.id}': inputs= and outputs= need staging through the stack's "
-                "storage, which this version cannot do on Azure yet; use resourceFiles and "
-                "outputFiles",
-                code="InvalidPropertyValue",
-                job_id=job.id,
-            )
         tasks = job.to_wire()["tasks"]
+        if any(job._inputs) or any(job._outputs) or job._handoffs:
+            self._stage(job, tasks)
         return submit_job(
             self.client,
             self.target.endpoint,
@@ -123,6 +120,52 @@ class AzureBackend:
             spec,
             replace=replace,
         )
+
+    @property
+    def stager(self) -> Stager:
+        """The target's blob storage (for `inputs=`, `outputs=` and hand-offs)."""
+        if self._stager is None:
+            from batchflow.backends.azure.staging import Stager
+
+            self._stager = Stager(self.target, progress=self._uploaded)
+        return self._stager
+
+    def _uploaded(self, done: int, total: int) -> None:
+        if self.on_upload is not None:
+            self.on_upload(done, total)
+
+    def _stage(self, job: Job, tasks: list[dict[str, Any]]) -> None:
+        """Upload the job's inputs and give its tasks the resource and output files
+        that carry `inputs=`, hand-offs and `outputs=` (see `staging`)."""
+        from azure.core.exceptions import AzureError
+
+        stager = self.stager
+        try:
+            by_set = stager.stage_inputs(job)
+            for pos, wire in enumerate(tasks):
+                extra: list[dict[str, Any]] = []
+                handed = job.handoffs(pos)
+                if handed:
+                    extra += stager.handoff_files(job.id, handed)
+                inputs = job._inputs[pos]
+                if inputs:
+                    extra += by_set[inputs]
+                if extra:
+                    wire["resourceFiles"] = [*(wire.get("resourceFiles") or ()), *extra]
+                outputs = job._outputs[pos]
+                if outputs:
+                    wire["outputFiles"] = [
+                        *(wire.get("outputFiles") or ()),
+                        *stager.output_files(job.id, wire["id"], outputs),
+                    ]
+        except AzureError as exc:
+            message = str(getattr(exc, "message", "") or exc).strip().splitlines()
+            raise BackendError(
+                f"job '{job.id}': the stack's storage: "
+                f"{redact(message[0] if message else type(exc).__name__)}",
+                code="StorageUnavailable",
+                job_id=job.id,
+            ) from None
 
     def _pool_exists(self, job_id: str, pool_id: str) -> bool:
         # Not `pool_exists`: azure-batch 15.1 raises on its 404 instead of answering False.
@@ -313,10 +356,29 @@ class AzureBackend:
         if offset or length is not None:
             end = "" if length is None else str(offset + length - 1)
             ocp_range = f"bytes={offset}-{end}"
-        with self._errors(job_id, task_id):
-            return b"".join(
-                self.client.download_task_file(job_id, task_id, path, ocp_range=ocp_range)
-            )
+        try:
+            with self._errors(job_id, task_id):
+                return b"".join(
+                    self.client.download_task_file(job_id, task_id, path, ocp_range=ocp_range)
+                )
+        except BackendError as exc:
+            # The node may be gone (or the file cleaned up): a collected output is also
+            # in the outputs container.
+            if exc.kind == "invalid" or not self.target.containers.get("outputs"):
+                raise
+            found = self._collected(job_id, task_id, path)
+            if found is None:
+                raise
+            stop = len(found) if length is None else offset + length
+            return found[offset:stop]
+
+    def _collected(self, job_id: str, task_id: str, path: str) -> bytes | None:
+        from azure.core.exceptions import AzureError
+
+        try:
+            return self.stager.read_output(job_id, task_id, path)
+        except (AzureError, BackendError):
+            return None
 
     # -- control ---------------------------------------------------------------------
 
@@ -363,6 +425,9 @@ class AzureBackend:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._stager is not None:
+            self._stager.close()
+            self._stager = None
 
 
 def _satisfies_when_failed(task: dict[str, Any]) -> bool:

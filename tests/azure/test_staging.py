@@ -1,0 +1,172 @@
+"""`inputs=`, `outputs=` and hand-offs on Azure: staged through a real Azurite, run by the
+emulator's nodes (which read and write the account with its credential, as a node's
+managed identity would), through the real azure-batch and azure-storage-blob SDKs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchflow.backends.azure import AzureBackend
+from batchflow.backends.azure.staging import Stager, output_path
+from batchflow.backends.local.paths import StateDir
+from batchflow.dsl import Job
+from batchflow.emulator import serve
+from batchflow.emulator.server import stop_engine
+from batchflow.exceptions import BackendError
+from batchflow.stack import AzureTarget
+from tests.backends.conftest import settled
+from tests.servers import Azurite
+
+NODES = (
+    "/subscriptions/0/resourceGroups/g/providers/Microsoft.ManagedIdentity/"
+    "userAssignedIdentities/nodes"
+)
+
+
+@pytest.fixture
+def staged(azurite: Azurite, tmp_path: Path) -> Iterator[tuple[AzureBackend, Any]]:
+    """An emulator whose auto-storage is Azurite, and a backend whose stack has storage
+    (fresh containers per test) and a node identity."""
+    suffix = uuid.uuid4().hex[:8]
+    containers = {"inputs": f"in{suffix}", "outputs": f"out{suffix}", "logs": f"logs{suffix}"}
+    with serve(
+        state_dir=tmp_path / "emulator", storage_connection_string=azurite.connection_string
+    ) as batch:
+        batch.client.create_pool(
+            {
+                "id": "pool",
+                "vmSize": "standard_d2s_v3",
+                "targetDedicatedNodes": 2,
+                "taskSlotsPerNode": 2,
+            }
+        )
+        target = AzureTarget(
+            endpoint=batch.endpoint,
+            account_name=batch.account_name,
+            source="the emulator",
+            account_key=batch.account_key,
+            pool_ids={"main": "pool"},
+            storage_account=azurite.account_name,
+            blob_endpoint=azurite.account_url,
+            containers=containers,
+            node_identity=NODES,
+            storage_connection_string=azurite.connection_string,
+        )
+        backend = AzureBackend(target)
+        try:
+            yield backend, azurite.service()
+        finally:
+            backend.close()
+            stop_engine(StateDir(batch.state_dir))
+
+
+def flow(folder: Path, job_id: str) -> Job:
+    (folder / "data.txt").write_text("forty-two\n")
+    (folder / "lib").mkdir(exist_ok=True)
+    (folder / "lib" / "words.txt").write_text("alpha\nbeta\n")
+    job = Job(job_id, pool="main")
+    job.source = str(folder / "flow.py")  # as if the flow file were in `folder`
+    parts = job.map(
+        "part-{i}",
+        "/bin/sh -c 'mkdir -p out && cat data.txt lib/words.txt > out/{i}.txt "
+        "&& echo {i} > result.txt'",
+        i=range(3),
+        inputs=["data.txt", "lib"],
+        outputs=["result.txt", "out/*.txt"],
+    )
+    job.task(
+        "merge",
+        "/bin/sh -c 'cat $AZ_BATCH_JOB_ID/*/result.txt; ls $AZ_BATCH_JOB_ID/part-1/out'",
+        inputs=[parts],
+        outputs=["result.txt"],
+    )
+    return job
+
+
+def test_inputs_outputs_and_handoffs_run_on_the_pool(
+    staged: tuple[AzureBackend, Any], tmp_path: Path
+) -> None:
+    backend, storage = staged
+    job = flow(tmp_path, "staged")
+    backend.submit(job)
+    status = settled(backend, "staged")
+    assert status.counts.succeeded == 4, [
+        (t.id, t.failure_info) for t in backend.tasks("staged") if t.result != "success"
+    ]
+    # The inputs were uploaded once (3 tasks share them), by content.
+    inputs = backend.target.containers["inputs"]
+    names = sorted(b.name for b in storage.get_container_client(inputs).list_blobs())
+    assert len(names) == 2 and {n.rsplit("/", 1)[1] for n in names} == {"data.txt", "words.txt"}
+    # Outputs under JOB/TASK/ at the paths the local engine collects them at.
+    outputs = backend.target.containers["outputs"]
+    blobs = {b.name for b in storage.get_container_client(outputs).list_blobs()}
+    assert {"staged/part-0/result.txt", "staged/part-0/out/0.txt"} <= blobs
+    # The merge was handed every part's files, at JOB/PARENT/<path>.
+    assert backend.read_file("staged", "merge", "stdout.txt") == b"0\n1\n2\n1.txt\n"
+    assert backend.read_file("staged", "part-2", "wd/out/2.txt") == b"forty-two\nalpha\nbeta\n"
+    # A second job with the same inputs uploads nothing.
+    backend.submit(flow(tmp_path, "again"))
+    assert (backend.stager.uploaded, backend.stager.present) == (0, 2)
+    assert settled(backend, "again").counts.succeeded == 4
+
+
+def test_download_reads_the_outputs_container_when_the_node_file_is_gone(
+    staged: tuple[AzureBackend, Any], tmp_path: Path
+) -> None:
+    backend, _storage = staged
+    job = Job("kept", pool="main")
+    job.task("make", "/bin/sh -c 'echo kept > result.txt'", outputs=["result.txt"])
+    backend.submit(job)
+    settled(backend, "kept")
+    backend.client.delete_task_file("kept", "make", "wd/result.txt")
+    assert backend.read_file("kept", "make", "wd/result.txt") == b"kept\n"
+    with pytest.raises(BackendError):
+        backend.read_file("kept", "make", "wd/never-made.txt")
+
+
+def test_without_storage_outputs_are_refused_in_one_line(batch_emulator: Any) -> None:
+    target = AzureTarget(
+        endpoint=batch_emulator.endpoint,
+        account_name=batch_emulator.account_name,
+        source="outputs.json",
+        account_key=batch_emulator.account_key,
+        pool_ids={"main": "pool"},
+    )
+    job = Job("nostore", pool="main")
+    job.task("make", "/bin/true", outputs=["result.txt"])
+    with pytest.raises(BackendError) as error:
+        AzureBackend(target).submit(job)
+    assert "storageBlobEndpoint" in str(error.value)
+
+
+def test_without_a_node_identity_no_account_key_sas_is_made(azurite: Azurite) -> None:
+    target = AzureTarget(
+        endpoint="https://acct.region.batch.azure.com",
+        account_name="acct",
+        source="outputs.json",
+        blob_endpoint=azurite.account_url,
+        storage_connection_string=azurite.connection_string,
+    )
+    with pytest.raises(BackendError, match="signs no SAS with an account key"):
+        Stager(target).output_files("j", "t", ("out.txt",))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "below"),
+    [
+        ("result.txt", "result.txt"),
+        ("out/a.csv", "out/a.csv"),
+        ("*.txt", ""),
+        ("out/*.png", "out"),
+        ("out/**/*.txt", "out"),
+        ("../stdout.txt", "stdout.txt"),
+        ("../std*.txt", ""),
+    ],
+)
+def test_output_paths_match_the_local_layout(pattern: str, below: str) -> None:
+    assert output_path(pattern) == below
