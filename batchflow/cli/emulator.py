@@ -159,7 +159,13 @@ def emulator(
             if not server.service.pools.exists(spec["id"]):
                 server.service.pools.create(spec)
         if write_outputs is not None:
-            _write_outputs(write_outputs, server.endpoint, name, [p["id"] for p in pools])
+            _write_outputs(
+                write_outputs,
+                server.endpoint,
+                name,
+                [p["id"] for p in pools],
+                storage_connection_string,
+            )
         extra = f", certificate {server.ca_file}" if server.ca_file else ""
         typer.echo(
             f"batchflow emulator: {server.endpoint} account {name}, key: {source}{extra} "
@@ -193,17 +199,36 @@ def _pool_spec(text: str) -> dict[str, Any]:
     }
 
 
-def _write_outputs(path: Path, endpoint: str, account: str, pools: list[str]) -> None:
+#: The node identity an emulator's outputs name: its nodes reach the auto-storage account
+#: with its credential whenever a resource or output file names an identity.
+EMULATOR_NODE_IDENTITY = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/batchflow-emulator/"
+    "providers/Microsoft.ManagedIdentity/userAssignedIdentities/emulator-nodes"
+)
+
+
+def _write_outputs(
+    path: Path, endpoint: str, account: str, pools: list[str], storage: str | None
+) -> None:
     import json
 
     from batchflow import stack
 
-    outputs = {
+    outputs: dict[str, Any] = {
         stack.BATCH_ACCOUNT_NAME: account,
         stack.BATCH_ACCOUNT_ENDPOINT: endpoint,
         stack.POOL_IDS: {pool: pool for pool in pools},
         stack.CONTAINERS: {role: role for role in stack.CONTAINER_ROLES},
     }
+    if storage:
+        from batchflow.storage import AutoStorage
+
+        auto = AutoStorage.from_env({"BATCHFLOW_STORAGE_CONNECTION_STRING": storage})
+        if auto is not None:
+            settings = dict(part.split("=", 1) for part in storage.split(";") if "=" in part)
+            outputs[stack.STORAGE_ACCOUNT_NAME] = settings.get("AccountName", "")
+            outputs[stack.STORAGE_BLOB_ENDPOINT] = auto.blob_endpoint()
+            outputs[stack.NODE_IDENTITY_RESOURCE_ID] = EMULATOR_NODE_IDENTITY
     try:
         path.write_text(json.dumps(outputs, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:

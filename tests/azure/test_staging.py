@@ -170,3 +170,85 @@ def test_without_a_node_identity_no_account_key_sas_is_made(azurite: Azurite) ->
 )
 def test_output_paths_match_the_local_layout(pattern: str, below: str) -> None:
     assert output_path(pattern) == below
+
+
+def test_the_cli_stages_through_an_emulator_rehearsal(azurite: Azurite, tmp_path: Path) -> None:
+    """`batchflow emulator --storage-connection-string ... --write-outputs F` names its
+    storage and node identity; `submit --stack-outputs F` stages through it, `download`
+    reads the outputs."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from batchflow.emulator import DEV_ACCOUNT_KEY
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "BATCHFLOW_"))}
+    outputs = tmp_path / "outputs.json"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "batchflow",
+            "emulator",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path / "emulator"),
+            "--pool",
+            "main:1:2",
+            "--storage-connection-string",
+            azurite.connection_string,
+            "--write-outputs",
+            str(outputs),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        written = json.loads(outputs.read_text())
+        assert written["storageBlobEndpoint"] == azurite.account_url
+        assert written["storageAccountName"] == azurite.account_name
+        assert azurite.account_key not in outputs.read_text()
+        (tmp_path / "words.txt").write_text("alpha\n")
+        (tmp_path / "flow.py").write_text(
+            "from batchflow import Job\n"
+            'job = Job("rehearsal")\n'
+            'first = job.task("first", "/bin/sh -c \'cat words.txt > result.txt\'",\n'
+            '                 inputs=["words.txt"], outputs=["result.txt"])\n'
+            'job.task("second", "/bin/sh -c \'cat $AZ_BATCH_JOB_ID/first/result.txt\'",\n'
+            "         inputs=[first])\n"
+        )
+        env.update(
+            AZURE_BATCH_ACCESS_KEY=DEV_ACCOUNT_KEY,
+            AZURE_STORAGE_CONNECTION_STRING=azurite.connection_string,
+        )
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "batchflow", *args, "--stack-outputs", str(outputs)],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+
+        done = cli("submit", "flow.py")
+        assert done.returncode == 0, done.stderr
+        assert "staged 1 input file (1 uploaded, 0 already there)" in done.stdout
+        assert cli("logs", "rehearsal", "second").stdout == "alpha\n"
+        fetched = cli("download", "rehearsal", "first", "wd/result.txt", "-o", "got.txt")
+        assert fetched.returncode == 0, fetched.stderr
+        assert (tmp_path / "got.txt").read_text() == "alpha\n"
+        for each in (done, fetched):
+            assert azurite.account_key not in each.stdout + each.stderr
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+        stop_engine(StateDir(tmp_path / "emulator"))
