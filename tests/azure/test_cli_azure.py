@@ -249,3 +249,68 @@ def test_an_emulator_with_its_outputs_file_is_a_rehearsal_of_a_stack(tmp_path: P
         from batchflow.emulator.server import stop_engine
 
         stop_engine(StateDir(tmp_path / "emulator"))
+
+
+def test_the_tutorials_steps_on_azure(azure_env: dict[str, str], tmp_path: Path) -> None:
+    """The tutorial's workflow with batchflow on an Azure target: a job from a Job-Add
+    JSON (priority, retries, wall clock), its tasks from a task-array JSON with a
+    dependency and a flaky task that succeeds on a retry, onAllTasksComplete set last,
+    then status, a filtered listing, stdout, download and delete."""
+    (tmp_path / "job.json").write_text(
+        json.dumps(
+            {
+                "id": "tutorial",
+                "poolInfo": {"poolId": "pool"},
+                "priority": 100,
+                "constraints": {"maxWallClockTime": "PT1H", "maxTaskRetryCount": 2},
+                "usesTaskDependencies": True,
+                "onAllTasksComplete": "noaction",
+            }
+        )
+    )
+    marker = tmp_path / "tried-once"
+    (tmp_path / "tasks.json").write_text(
+        json.dumps(
+            [
+                {"id": "download", "commandLine": "/bin/sh -c 'echo data > data.txt'"},
+                {
+                    "id": "flaky",
+                    "commandLine": f"/bin/sh -c 'test -e {marker} || (touch {marker}; exit 1)'",
+                    "constraints": {"maxTaskRetryCount": 2},
+                },
+                {
+                    "id": "report",
+                    "commandLine": "/bin/echo report done",
+                    "dependsOn": {"taskIds": ["download", "flaky"]},
+                },
+            ]
+        )
+    )
+    created = batchflow("submit", "job.json", env=azure_env, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    added = batchflow(
+        "submit", "tasks.json", "--job-id", "tutorial", "--detach", env=azure_env, cwd=tmp_path
+    )
+    assert added.returncode == 0 and "3 tasks added" in added.stdout, added.stderr
+    updated = batchflow(
+        "update", "tutorial", "--on-all-tasks-complete", "terminatejob", env=azure_env, cwd=tmp_path
+    )
+    assert updated.returncode == 0, updated.stderr
+    watched = batchflow("status", "tutorial", "--watch", env=azure_env, cwd=tmp_path)
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    status = batchflow("status", "tutorial", "--output", "json", env=azure_env, cwd=tmp_path)
+    job = json.loads(status.stdout)
+    assert (job["state"], job["terminateReason"]) == ("completed", "AllTasksComplete")
+    assert job["job"]["priority"] == 100
+    flaky = batchflow("tasks", "tutorial", "--output", "json", env=azure_env, cwd=tmp_path)
+    by_id = {t["id"]: t for t in json.loads(flaky.stdout)}
+    assert by_id["flaky"]["executionInfo"]["retryCount"] == 1
+    assert by_id["flaky"]["executionInfo"]["result"] == "success"
+    logs = batchflow("logs", "tutorial", "report", env=azure_env, cwd=tmp_path)
+    assert logs.stdout == "report done\n"
+    got = batchflow("download", "tutorial", "download", "wd/data.txt", env=azure_env, cwd=tmp_path)
+    assert got.returncode == 0 and (tmp_path / "data.txt").read_text() == "data\n"
+    deleted = batchflow("delete", "tutorial", "--yes", env=azure_env, cwd=tmp_path)
+    assert deleted.returncode == 0, deleted.stderr
+    gone = batchflow("status", "tutorial", env=azure_env, cwd=tmp_path)
+    assert gone.returncode == 2 and "does not exist" in gone.stderr

@@ -11,6 +11,7 @@ import pytest
 from batchflow.backends.base import each_task
 from batchflow.dsl import Job
 from batchflow.exceptions import BackendError
+from batchflow.model import JobSpec
 from tests.backends.conftest import POOL, Gate, settled, wait_for
 
 
@@ -168,3 +169,21 @@ def test_errors_carry_batch_codes(backend: Any, gate: Callable[[str], Gate]) -> 
         backend.read_file("codes", "runs", "../../../../etc/passwd")
     assert outside.value.kind == "invalid"
     hold.open()
+
+
+def test_a_task_only_file_keeps_the_jobs_settings(
+    backend: Any, gate: Callable[[str], Gate]
+) -> None:
+    """Tasks added to a `terminatejob` job by a flow that states no job settings: the job
+    does not complete while they are added, and still terminates when all are done."""
+    hold = gate("first")
+    job = Job("keeps", pool=POOL, on_all_tasks_complete="terminatejob")
+    job.task("first", hold.command())
+    backend.submit(job)
+    more = Job.from_spec(JobSpec(id="keeps"))  # what a task-only JSON file loads as
+    more.task("second", "/bin/true")
+    assert backend.submit(more).added == 1
+    hold.open()
+    status = settled(backend, "keeps")
+    assert (status.state, status.terminate_reason) == ("completed", "AllTasksComplete")
+    assert status.counts.succeeded == 2

@@ -88,6 +88,13 @@ class AzureBackend:
         spec = job.to_wire(with_tasks=False)
         pool = (spec.get("poolInfo") or {}).get("poolId")
         pool_id = self.target.pool_id(pool)
+        if pool is None:
+            # A task-only file attaches to the job as it is, on the job's own pool.
+            from batchflow.backends.azure.submit import get_job
+
+            stored = get_job(self.client, self.target.endpoint, job.id)
+            if stored is not None:
+                pool_id = (stored.get("poolInfo") or {}).get("poolId") or pool_id
         if pool_id is None:
             names = ", ".join(sorted(self.target.pool_ids)) or "none"
             raise BackendError(

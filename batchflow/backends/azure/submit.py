@@ -2,8 +2,9 @@
 
 - The job is created with `onAllTasksComplete: noaction` whatever the flow says; the
   flow's value is set only once every task is in (a job created with `terminatejob` and
-  no tasks completes at once: the tutorial's trap). Attaching new tasks to a job that
-  would terminate when its tasks complete first switches it to `noaction`, the same way.
+  no tasks completes at once: the tutorial's trap). A job already `terminatejob` keeps
+  it (Batch refuses to turn it back): tasks added to it go in while it has unfinished
+  ones, else it has completed and refuses them (`JobCompleted`).
 - Tasks go in collections of at most 100 and under 1 MB (a 413 `RequestBodyTooLarge`
   splits the collection), several requests in flight.
 - The task id is the idempotency key. Every task carries a hash of its definition in the
@@ -302,9 +303,9 @@ def submit_job(
     `definitions` their canonical definitions) exactly once; then set the flow's
     `onAllTasksComplete`."""
     job_id = spec["id"]
-    final = str(spec.get("onAllTasksComplete") or "noaction")
+    stated = spec.get("onAllTasksComplete")
     hashes = [task_hash(d) for d in definitions]
-    existing_job = _get_job(client, endpoint, job_id)
+    existing_job = get_job(client, endpoint, job_id)
     created = existing_job is None
     if created:
         body = {**spec, "onAllTasksComplete": "noaction"}
@@ -315,7 +316,7 @@ def submit_job(
                 if type(exc).__name__ != "ResourceExistsError":
                     raise
                 created = False  # another submitter (or an attempt that timed out) made it
-        existing_job = _get_job(client, endpoint, job_id) if not created else None
+        existing_job = get_job(client, endpoint, job_id) if not created else None
     existing: dict[str, tuple[str | None, str, str | None]] = {}
     if existing_job is not None:
         job_id = existing_job["id"]
@@ -348,9 +349,11 @@ def submit_job(
             ),
             job_id=job_id,
         )
+    # The flow's value, or (a task-only file states none) the job's own. Batch refuses to
+    # turn terminatejob back into noaction, so tasks added to such a job go in as it is:
+    # while any of its tasks is unfinished it cannot complete.
     stored_final = str((existing_job or {}).get("onAllTasksComplete") or "noaction").lower()
-    if existing_job is not None and (new or changed) and stored_final != "noaction":
-        _update(client, endpoint, job_id, {"onAllTasksComplete": "noaction"})
+    final = str(stated or stored_final)
     for pos in changed:
         task_id = tasks[pos]["id"]
         if existing[task_id.lower()][1] in ("running", "preparing"):
@@ -370,7 +373,7 @@ def submit_job(
     adder = TaskAdder(client, endpoint, job_id, workers=workers, on_added=on_added)
     positions = new + changed
     adder.add(prepare([tasks[p] for p in positions], [hashes[p] for p in positions]))
-    if final.lower() != "noaction" and (created or new or changed or stored_final == "noaction"):
+    if final.lower() != "noaction" and (created or stored_final != final.lower()):
         _update(client, endpoint, job_id, {"onAllTasksComplete": final})
     return SubmitResult(
         job_id=job_id,
@@ -381,7 +384,7 @@ def submit_job(
     )
 
 
-def _get_job(client: BatchClient, endpoint: str, job_id: str) -> dict[str, Any] | None:
+def get_job(client: BatchClient, endpoint: str, job_id: str) -> dict[str, Any] | None:
     try:
         with errors(endpoint, job_id=job_id):
             return dict(client.get_job(job_id).as_dict())
