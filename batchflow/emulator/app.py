@@ -22,6 +22,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from pydantic_core import to_json
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -264,7 +265,7 @@ class Emulator:
             )
         if reply.body is None:
             return Response(b"", reply.status, headers=headers_out)
-        payload = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False).encode()
+        payload = to_json(reply.body)
         return Response(payload, reply.status, headers=headers_out, media_type=_JSON)
 
     def _fault(self, fault: Fault, base_url: str, extra: dict[str, str]) -> Response:

@@ -85,6 +85,59 @@ def test_az_bodies_are_accepted_and_answered_in_batchs_form(emulator: EmulatorHa
     assert raw(emulator, "DELETE", "/jobs/data-processing-job?api-version=x")[0] == 202
 
 
+def test_a_listed_task_is_what_batch_returns_for_it(emulator: EmulatorHandle) -> None:
+    # Batch's own GET of a task added with only an id and a command line, in a job
+    # with maxTaskRetryCount 5 (batch-semantics.md 3.1): these members and no others.
+    batch_members = {
+        "id", "url", "eTag", "creationTime", "lastModified", "state", "stateTransitionTime",
+        "commandLine", "userIdentity", "constraints", "requiredSlots", "executionInfo",
+    }  # fmt: skip
+    spec = job_spec("listed", usesTaskDependencies=True, constraints={"maxTaskRetryCount": 5})
+    raw(emulator, "POST", "/jobs?api-version=x", spec)
+    tasks = [
+        {"id": "waits", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["never"]}},
+        {"id": "plain", "commandLine": "/bin/true"},
+        {"id": "fails", "commandLine": "/bin/false", "constraints": {"maxTaskRetryCount": 1}},
+    ]
+    raw(emulator, "POST", "/jobs/listed/addtaskcollection?api-version=x", {"value": tasks})
+
+    def listing() -> dict[str, Any]:
+        status, _, body = raw(emulator, "GET", "/jobs/listed/tasks?api-version=x&maxresults=2")
+        page = json.loads(body)
+        found = page["value"]
+        while "odata.nextLink" in page:
+            status, _, body = raw(emulator, "GET", "/" + page["odata.nextLink"].split("/", 3)[3])
+            page = json.loads(body)
+            found += page["value"]
+        assert status == 200
+        return {t["id"]: t for t in found}
+
+    def finished() -> dict[str, Any] | None:
+        found = listing()
+        ended = found["plain"]["state"] == found["fails"]["state"] == "completed"
+        return found if ended else None
+
+    done = wait_for(finished)
+    waits = done["waits"]
+    assert set(waits) - {"dependsOn"} == batch_members
+    assert waits["constraints"] == {
+        "maxWallClockTime": "P10675199DT2H48M5.4775807S",
+        "retentionTime": "P7D",
+        "maxTaskRetryCount": 5,
+    }
+    assert waits["executionInfo"] == {"retryCount": 0, "requeueCount": 0}
+    assert waits["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
+    assert done["fails"]["executionInfo"]["retryCount"] == 1
+    assert done["fails"]["constraints"]["maxTaskRetryCount"] == 1
+    assert done["plain"]["nodeInfo"]["poolId"] == "pool"
+    # each listed task is exactly what a GET of it returns
+    for task_id, listed in done.items():
+        _, _, body = raw(emulator, "GET", f"/jobs/listed/tasks/{task_id}?api-version=x")
+        got = json.loads(body)
+        del got["odata.metadata"]
+        assert listed == got
+
+
 def test_collection_limits(emulator: EmulatorHandle) -> None:
     raw(emulator, "POST", "/jobs?api-version=x", job_spec("limits"))
     too_many = {"value": [{"id": f"t{i}", "commandLine": "/bin/true"} for i in range(101)]}

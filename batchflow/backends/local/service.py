@@ -65,6 +65,14 @@ class Page(list[dict[str, Any]]):
     continuation: str | None = None
 
 
+def _task_defaults(job: Any) -> tuple[int, str | None]:
+    """What a task of `job` (a row whose spec is `job[3]`) takes from it: the job's
+    maxTaskRetryCount (the default of the task's own) and its pool id."""
+    spec = json.loads(job[3])
+    retries = (spec.get("constraints") or {}).get("maxTaskRetryCount", 0)
+    return retries, (spec.get("poolInfo") or {}).get("poolId")
+
+
 def _token(value: int) -> str:
     return base64.urlsafe_b64encode(f"s{value}".encode()).decode().rstrip("=")
 
@@ -501,10 +509,17 @@ class BatchService:
             )
         return found
 
-    def _wire(self, job: Any, row: Any, dirs: dict[str, str] | None = None) -> dict[str, Any]:
+    def _wire(
+        self,
+        job: Any,
+        row: Any,
+        dirs: dict[str, str] | None = None,
+        defaults: tuple[int, str | None] | None = None,
+    ) -> dict[str, Any]:
         """A task row of `job` in the wire shape; `dirs` caches the job's directory per
-        node across the rows of one listing."""
-        spec = json.loads(job[3])
+        node across the rows of one listing, `defaults` what the task takes from its job
+        (`_task_defaults`, read once a listing rather than once a row)."""
+        job_retries, pool_id = defaults or _task_defaults(job)
         node = row[18]
         task_dir = None
         if node:
@@ -514,12 +529,7 @@ class BatchService:
                 if dirs is not None:
                     dirs[node] = base
             task_dir = f"{base}/{row[1]}"
-        return task_wire(
-            row,
-            job_retries=(spec.get("constraints") or {}).get("maxTaskRetryCount", 0),
-            task_dir=task_dir,
-            pool_id=(spec.get("poolInfo") or {}).get("poolId"),
-        )
+        return task_wire(row, job_retries=job_retries, task_dir=task_dir, pool_id=pool_id)
 
     def get_task(self, job_id: str, task_id: str) -> dict[str, Any]:
         """A task in the wire shape (`GET /jobs/{job}/tasks/{task}`)."""
@@ -579,7 +589,8 @@ class BatchService:
             tuple(params),
         ).fetchall()
         dirs: dict[str, str] = {}
-        page = Page(self._wire(job, r, dirs) for r in rows[:limit])
+        defaults = _task_defaults(job)
+        page = Page(self._wire(job, r, dirs, defaults) for r in rows[:limit])
         if len(rows) > limit:
             page.continuation = _token(rows[limit - 1][0])
         return page

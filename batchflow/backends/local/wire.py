@@ -115,10 +115,6 @@ def job_wire(row: tuple[Any, ...]) -> dict[str, Any]:
     return wire
 
 
-def _task_state(value: int) -> str:
-    return STATE_NAMES[value]
-
-
 def task_wire(
     row: tuple[Any, ...],
     *,
@@ -137,13 +133,20 @@ def task_wire(
     spec = json.loads(definition)
     for key in [k for k in spec if k.startswith("$")]:
         del spec[key]
+    # A task's times are mostly one moment (added and not touched since): format it once.
+    last = timestamp(modified)
     wire: dict[str, Any] = {
         "id": task_id,
         "eTag": etag(modified),
-        "creationTime": timestamp(created),
-        "lastModified": timestamp(modified),
+        "creationTime": last if created == modified else timestamp(created),
+        "lastModified": last,
+        "state": STATE_NAMES[state],
+        "stateTransitionTime": last if state_time == modified else timestamp(state_time),
     }
-    _states(wire, _task_state, (state, prev, state_time, prev_time))
+    if prev is not None:
+        wire["previousState"] = STATE_NAMES[prev]
+        if prev_time is not None:
+            wire["previousStateTransitionTime"] = timestamp(prev_time)
     wire["commandLine"] = spec.pop("commandLine")
     constraints = spec.pop("constraints", None) or {}
     wire.update(spec)
