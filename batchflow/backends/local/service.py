@@ -472,12 +472,13 @@ class BatchService:
                 add_tasks(db, self.store, row[0], [n for _, n in good], now)
         from batchflow.backends.local.wire import etag, timestamp
 
+        tag, modified = etag(now), timestamp(now)  # one write: the same for every task
         for pos, new in good:
             results[pos] = {
                 "taskId": new.id,
                 "status": "success",
-                "eTag": etag(now),
-                "lastModified": timestamp(now),
+                "eTag": tag,
+                "lastModified": modified,
             }
         if good:
             self.wake()

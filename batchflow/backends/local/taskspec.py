@@ -11,6 +11,7 @@ from typing import Any
 
 from batchflow.backends.local.catalog import NewTask, canonical
 from batchflow.exceptions import BackendError
+from batchflow.names import is_id
 
 __all__ = ["check_constraints", "check_job", "check_job_changes", "check_task"]
 
@@ -49,15 +50,50 @@ def _model_error(exc: Any, task_id: Any) -> BackendError:
     return _invalid(f"{where}{field}: {message}", code, task_id, field)
 
 
+#: The members of a task simple enough to check without the model (most tasks clients
+#: add: an id, a command line, environment variables).
+_PLAIN_KEYS = frozenset({"id", "commandLine", "environmentSettings"})
+_SETTING_KEYS = frozenset({"name", "value"})
+
+
+def _plain(task: dict[str, Any]) -> bool:
+    """Whether the model would take `task` exactly as it is: only `_PLAIN_KEYS`, each of
+    the type and form the model checks (see `TaskSpec`). Anything else goes through the
+    model, so every error still comes from it."""
+    if not task.keys() <= _PLAIN_KEYS:
+        return False
+    task_id, command = task.get("id"), task.get("commandLine")
+    if type(task_id) is not str or type(command) is not str or not command:
+        return False
+    if not is_id(task_id):
+        return False
+    if "environmentSettings" in task:
+        settings = task["environmentSettings"]
+        if type(settings) is not list:
+            return False
+        for setting in settings:
+            if type(setting) is not dict or not setting.keys() <= _SETTING_KEYS:
+                return False
+            name = setting.get("name")
+            if type(name) is not str or not name or type(setting.get("value", "")) is not str:
+                return False
+    return True
+
+
 def check_task(task: Any, job: dict[str, Any]) -> NewTask:
     """`task` (a wire dict) as a `NewTask`, or the `BackendError` Batch would answer."""
+    if not isinstance(task, dict):
+        raise _invalid("a task must be a JSON object", "InvalidRequestBody", None)
+    task_id = task.get("id")
+    if _plain(task):  # no dependencies, exit conditions or slots to check
+        wire = dict(task)
+        plain_id: str = wire.pop("id")
+        _check_special_ids(plain_id, job)
+        return NewTask(plain_id, canonical(wire), [], [], 1)
     from pydantic import ValidationError
 
     from batchflow.model import TaskSpec
 
-    if not isinstance(task, dict):
-        raise _invalid("a task must be a JSON object", "InvalidRequestBody", None)
-    task_id = task.get("id")
     try:
         spec = TaskSpec.model_validate(task)
     except ValidationError as exc:
@@ -65,13 +101,7 @@ def check_task(task: Any, job: dict[str, Any]) -> NewTask:
     wire = spec.to_wire()
     _normal_durations(wire.get("constraints"))
     task_id = wire.pop("id")
-    for special in _SPECIAL_TASKS:
-        other = job.get(special) or {}
-        default = {"jobPreparationTask": "jobpreparation", "jobReleaseTask": "jobrelease"}
-        other_id = other.get("id") or (default.get(special) if other else None)
-        if other_id and other_id.lower() == task_id.lower():
-            code = "TaskIdSameAs" + special[0].upper() + special[1:]
-            raise _invalid(f"task id '{task_id}' is the id of the job's {special}", code, task_id)
+    _check_special_ids(task_id, job)
     depends = wire.get("dependsOn") or {}
     if depends and not job.get("usesTaskDependencies"):
         raise _invalid(
@@ -98,6 +128,19 @@ def check_task(task: Any, job: dict[str, Any]) -> NewTask:
     _check_exit_options(wire.get("exitConditions") or {}, job, task_id)
     ranges = [(r["start"], r["end"]) for r in depends.get("taskIdRanges") or ()]
     return NewTask(task_id, canonical(wire), ids, ranges, wire.get("requiredSlots", 1))
+
+
+def _check_special_ids(task_id: str, job: dict[str, Any]) -> None:
+    """A task may not take the id of the job's manager, preparation or release task."""
+    for special in _SPECIAL_TASKS:
+        other = job.get(special)
+        if not other:
+            continue
+        default = {"jobPreparationTask": "jobpreparation", "jobReleaseTask": "jobrelease"}
+        other_id = other.get("id") or default.get(special)
+        if other_id and other_id.lower() == task_id.lower():
+            code = "TaskIdSameAs" + special[0].upper() + special[1:]
+            raise _invalid(f"task id '{task_id}' is the id of the job's {special}", code, task_id)
 
 
 def _check_exit_options(conditions: dict[str, Any], job: dict[str, Any], task_id: str) -> None:
