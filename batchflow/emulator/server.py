@@ -180,8 +180,13 @@ class Server:
         if storage_connection_string:
             os.environ["BATCHFLOW_STORAGE_CONNECTION_STRING"] = storage_connection_string
         self.service = BatchService(self.state, pool_required=True)
-        if slots is not None:
-            with self.service.store.write() as db:
+        with self.service.store.write() as db:
+            # An engine already running (started by an earlier emulator) reads it here.
+            db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES('account_url', ?)",
+                (self.endpoint,),
+            )
+            if slots is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES('slots', ?)", (str(slots),)
                 )

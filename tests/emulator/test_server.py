@@ -93,8 +93,16 @@ def test_a_restart_serves_the_same_jobs(tmp_path: Path) -> None:
     with serve(state_dir=state) as batch:
         assert [j.id for j in batch.client.list_jobs()] == ["kept"]
         assert batch.client.get_task("kept", "quick").state == m.BatchTaskState.COMPLETED
-        gate.write_text("go")
+        # The engine kept running the waiting task across the restart; a task started now
+        # sees the new endpoint as AZ_BATCH_ACCOUNT_URL, not the old one.
+        batch.client.create_task(
+            "kept", {"id": "url", "commandLine": "/bin/sh -c 'echo $AZ_BATCH_ACCOUNT_URL'"}
+        )
         wait_for(lambda: batch.client.get_job_task_counts("kept").task_counts.succeeded == 2)
+        url = b"".join(batch.client.download_task_file("kept", "url", "stdout.txt"))
+        assert url.decode().strip() == batch.endpoint
+        gate.write_text("go")
+        wait_for(lambda: batch.client.get_job_task_counts("kept").task_counts.succeeded == 3)
         from batchflow.backends.local.paths import StateDir
         from batchflow.emulator.server import stop_engine
 

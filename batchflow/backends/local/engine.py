@@ -102,6 +102,13 @@ class Engine:
         stored) and those of the pools services created; carry out pool resizes and
         deletes (the tasks of nodes that go away are requeued, as Batch does)."""
         ledger = self.ledger
+        # The emulator serving this state directory now (it may have restarted on
+        # another port while this engine ran): what tasks see as AZ_BATCH_ACCOUNT_URL.
+        url = self.store.get_meta("account_url")
+        if url and url != self.starter.account_url:
+            self.starter.account_url = url
+            for job in ledger.jobs.values():
+                job.env_cache = {}
         slots = self.store.get_meta("slots")
         count = self.store.get_meta("nodes")
         per_node = int(slots) if slots else os.cpu_count() or 1
