@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from batchflow.emulator.server import EmulatorHandle
+from tests.azure.conftest import clean_env, emulator_process
 
 FLOW = """\
 from batchflow import Job
@@ -208,31 +209,11 @@ def test_an_emulator_with_its_outputs_file_is_a_rehearsal_of_a_stack(tmp_path: P
     as the README shows (the key from the environment, as in a pipeline)."""
     from batchflow.emulator import DEV_ACCOUNT_KEY
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "BATCHFLOW_"))}
+    env = clean_env()
     outputs = tmp_path / "outputs.json"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "batchflow",
-            "emulator",
-            "--port",
-            "0",
-            "--state-dir",
-            str(tmp_path / "emulator"),
-            "--pool",
-            "main:1:2",
-            "--write-outputs",
-            str(outputs),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()
+    with emulator_process(
+        str(tmp_path / "emulator"), "--pool", "main:1:2", "--write-outputs", str(outputs)
+    ):
         flow = tmp_path / "flow.py"
         flow.write_text(FLOW.replace('pool="pool", ', ""))
         env["AZURE_BATCH_ACCESS_KEY"] = DEV_ACCOUNT_KEY
@@ -242,13 +223,6 @@ def test_an_emulator_with_its_outputs_file_is_a_rehearsal_of_a_stack(tmp_path: P
         assert done.returncode == 1, done.stderr
         assert "3 tasks: 2 succeeded, 1 failed" in done.stdout
         assert json.loads(outputs.read_text())["poolIds"] == {"main": "main"}
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
-        from batchflow.backends.local.paths import StateDir
-        from batchflow.emulator.server import stop_engine
-
-        stop_engine(StateDir(tmp_path / "emulator"))
 
 
 def test_the_tutorials_steps_on_azure(azure_env: dict[str, str], tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from batchflow.emulator import serve
 from batchflow.emulator.server import stop_engine
 from batchflow.exceptions import BackendError
 from batchflow.stack import AzureTarget
+from tests.azure.conftest import clean_env, emulator_process
 from tests.backends.conftest import settled
 from tests.servers import Azurite
 
@@ -177,39 +178,22 @@ def test_the_cli_stages_through_an_emulator_rehearsal(azurite: Azurite, tmp_path
     storage and node identity; `submit --stack-outputs F` stages through it, `download`
     reads the outputs."""
     import json
-    import os
     import subprocess
     import sys
 
     from batchflow.emulator import DEV_ACCOUNT_KEY
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "BATCHFLOW_"))}
+    env = clean_env()
     outputs = tmp_path / "outputs.json"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "batchflow",
-            "emulator",
-            "--port",
-            "0",
-            "--state-dir",
-            str(tmp_path / "emulator"),
-            "--pool",
-            "main:1:2",
-            "--storage-connection-string",
-            azurite.connection_string,
-            "--write-outputs",
-            str(outputs),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()
+    with emulator_process(
+        str(tmp_path / "emulator"),
+        "--pool",
+        "main:1:2",
+        "--storage-connection-string",
+        azurite.connection_string,
+        "--write-outputs",
+        str(outputs),
+    ):
         written = json.loads(outputs.read_text())
         assert written["storageBlobEndpoint"] == azurite.account_url
         assert written["storageAccountName"] == azurite.account_name
@@ -248,7 +232,3 @@ def test_the_cli_stages_through_an_emulator_rehearsal(azurite: Azurite, tmp_path
         assert (tmp_path / "got.txt").read_text() == "alpha\n"
         for each in (done, fetched):
             assert azurite.account_key not in each.stdout + each.stderr
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
-        stop_engine(StateDir(tmp_path / "emulator"))

@@ -4,33 +4,17 @@ tasks run on this machine, so file gates order events in both)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from batchflow.backends.base import Backend, JobStatus
 from batchflow.emulator.server import EmulatorHandle
+from tests.contract.conftest import wait_for
 
-T = TypeVar("T")
-WAIT = 60.0
 POOL = "pool"
-
-
-def wait_for(read: Callable[[], T], ok: Callable[[T], bool], what: str = "") -> T:
-    """Poll `read()` until `ok(value)`; fails after `WAIT` seconds."""
-    deadline = time.monotonic() + WAIT
-    pause = 0.01
-    while True:
-        value = read()
-        if ok(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {WAIT:.0f}s: {what}: {value}")
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.2)
 
 
 def settled(backend: Backend, job_id: str) -> JobStatus:
