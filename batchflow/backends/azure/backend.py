@@ -63,9 +63,7 @@ class AzureBackend:
     @property
     def client(self) -> BatchClient:
         if self._client is None:
-            self._client = batch_client(
-                self.target, self._credential, **self._client_options
-            )
+            self._client = batch_client(self.target, self._credential, **self._client_options)
         return self._client
 
     def _errors(self, job_id: str | None = None, task_id: str | None = None) -> Any:
