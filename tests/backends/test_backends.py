@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from batchflow.backends.base import each_task
 from batchflow.dsl import Job
 from batchflow.exceptions import BackendError
+from batchflow.loader import load
 from batchflow.model import JobSpec
 from tests.backends.conftest import POOL, Gate, settled, wait_for
 
@@ -187,3 +190,33 @@ def test_a_task_only_file_keeps_the_jobs_settings(
     status = settled(backend, "keeps")
     assert (status.state, status.terminate_reason) == ("completed", "AllTasksComplete")
     assert status.counts.succeeded == 2
+
+
+def test_a_job_blocked_through_a_range_on_a_padded_id_is_settled(
+    backend: Any, tmp_path: Path
+) -> None:
+    """`007` fails; `after` waits on the range 7-7, which names it as 7, and on `ok`;
+    `last` waits on `after`: nothing more can run, and the job reads as settled."""
+    path = tmp_path / "padded.json"
+    path.write_text(
+        json.dumps(
+            {
+                "id": "padded",
+                "poolInfo": {"poolId": POOL},
+                "usesTaskDependencies": True,
+                "tasks": [
+                    {"id": "007", "commandLine": "/bin/false"},
+                    {"id": "ok", "commandLine": "/bin/true"},
+                    {
+                        "id": "after",
+                        "commandLine": "/bin/true",
+                        "dependsOn": {"taskIds": ["ok"], "taskIdRanges": [{"start": 7, "end": 7}]},
+                    },
+                    {"id": "last", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["after"]}},
+                ],
+            }
+        )
+    )
+    backend.submit(load(path).job())
+    status = settled(backend, "padded")
+    assert (status.counts.failed, status.counts.succeeded, status.counts.active) == (1, 1, 2)

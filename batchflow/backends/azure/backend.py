@@ -64,6 +64,8 @@ class AzureBackend:
         #: Failures already reported per job, and the failed count last seen.
         self._reported: dict[str, set[str]] = {}
         self._failed_seen: dict[str, int] = {}
+        #: Per job: the counts of the last blocked-check, and its answer.
+        self._blocked: dict[str, tuple[tuple[int, int, int], bool]] = {}
 
     @property
     def client(self) -> BatchClient:
@@ -240,27 +242,38 @@ class AzureBackend:
             return counts.total > 0 and not ends
         if not counts.failed or not wire.get("usesTaskDependencies"):
             return False
-        return self._all_blocked(wire["id"])
+        # Two listings: only again when the counts moved (a pool scaling up from zero
+        # after an early failure would otherwise list every waiting task on each poll).
+        key = (counts.active, counts.completed, counts.failed)
+        known = self._blocked.get(wire["id"])
+        if known is None or known[0] != key:
+            known = (key, self._all_blocked(wire["id"]))
+            self._blocked[wire["id"]] = known
+        return known[1]
 
     def _all_blocked(self, job_id: str) -> bool:
         """Every active task depends, directly or through another active task, on a
         failed task (a failure that blocks: Batch's default dependency action)."""
         with self._errors(job_id):
-            failed = {
-                t.id.lower()
+            failed = [
+                t.id
                 for t in self.client.list_tasks(
                     job_id,
                     filter="executionInfo/result eq 'failure'",
                     select=["id", "exitConditions"],
                 )
                 if not _satisfies_when_failed(t.as_dict())
-            }
+            ]
             waiting = {
-                t.id.lower(): t.as_dict().get("dependsOn") or {}
+                t.id: t.as_dict().get("dependsOn") or {}
                 for t in self.client.list_tasks(
                     job_id, filter="state eq 'active'", select=["id", "dependsOn"]
                 )
             }
+        # Ids name parents case-insensitively; ranges name numeric ids by number (`007` is 7).
+        stuck: set[str | int] = set()
+        for task_id in failed:
+            stuck.update(_names(task_id))
         blocked: set[str] = set()
         changed = True
         while changed:
@@ -268,11 +281,15 @@ class AzureBackend:
             for task_id, depends in waiting.items():
                 if task_id in blocked:
                     continue
-                parents = {p.lower() for p in depends.get("taskIds") or ()}
-                for span in depends.get("taskIdRanges") or ():
-                    parents.update(str(n) for n in range(span["start"], span["end"] + 1))
-                if parents & (failed | blocked):
+                ids = {p.lower() for p in depends.get("taskIds") or ()}
+                numbers = {
+                    n
+                    for span in depends.get("taskIdRanges") or ()
+                    for n in range(span["start"], span["end"] + 1)
+                }
+                if not stuck.isdisjoint(ids) or not stuck.isdisjoint(numbers):
                     blocked.add(task_id)
+                    stuck.update(_names(task_id))
                     changed = True
         return len(blocked) == len(waiting)
 
@@ -435,6 +452,14 @@ class AzureBackend:
         if self._stager is not None:
             self._stager.close()
             self._stager = None
+
+
+def _names(task_id: str) -> tuple[str | int, ...]:
+    """How dependencies name a task: its id (case-insensitively), and for a numeric id
+    its number too (a range's `1-10` takes `007` as 7, as Batch does)."""
+    if task_id.isdigit() and task_id.isascii():
+        return (task_id.lower(), int(task_id))
+    return (task_id.lower(),)
 
 
 def _satisfies_when_failed(task: dict[str, Any]) -> bool:
