@@ -55,7 +55,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def jobs(state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text) -> None:
-    """List the jobs in the state directory, newest first."""
+    """List the jobs, newest first (of the state directory, or of the target's account)."""
     with failures():
         backend = backend_for(state_dir)
         found = backend.jobs()

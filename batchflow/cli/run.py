@@ -128,7 +128,7 @@ def submit(
     state_dir: StateDirOpt = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Run a flow on this machine with Azure Batch semantics, and watch it.
+    """Run a flow here with Azure Batch semantics, or on Azure Batch (--stack), and watch it.
 
     Submitting a job that exists attaches to it: finished tasks are kept, new ones are
     added. Exit code 0 when every task succeeded, 1 when any failed, 2 for bad input.
