@@ -288,3 +288,55 @@ def test_the_tutorials_steps_on_azure(azure_env: dict[str, str], tmp_path: Path)
     assert deleted.returncode == 0, deleted.stderr
     gone = batchflow("status", "tutorial", env=azure_env, cwd=tmp_path)
     assert gone.returncode == 2 and "does not exist" in gone.stderr
+
+
+def test_control_commands_on_azure(azure_env: dict[str, str], tmp_path: Path) -> None:
+    """files, logs --follow, terminate-task, reactivate --failed, disable/enable and
+    terminate through the CLI on an Azure target, with gate files ordering events."""
+    gate = tmp_path / "gate"
+    fixed = tmp_path / "fixed"
+    (tmp_path / "ctl.py").write_text(
+        "from batchflow import Job\n"
+        'job = Job("ctl", pool="pool")\n'
+        f'job.task("waits", "/bin/sh -c \'echo started; '
+        f"until test -e {gate}; do sleep 0.01; done; echo done'\")\n"
+        f'job.task("stuck", "/bin/sh -c \'until test -e {gate}-never; do sleep 0.01; done\'")\n'
+        f'job.task("flaky", "/bin/sh -c \'test -e {fixed}\'")\n'
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return batchflow(*args, env=azure_env, cwd=tmp_path)
+
+    assert run("submit", "ctl.py", "--detach").returncode == 0
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "batchflow", "logs", "ctl", "waits", "--follow"],
+        env=azure_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while "running" not in run("tasks", "ctl", "--state", "running").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    files = run("files", "ctl", "waits")
+    assert files.returncode == 0 and "stdout.txt" in files.stdout
+    gate.touch()
+    out, err = follow.communicate(timeout=60)
+    assert (follow.returncode, out) == (0, "started\ndone\n"), err
+    stopped = run("terminate-task", "ctl", "stuck")
+    assert stopped.returncode == 0, stopped.stderr
+    fixed.touch()
+    again = run("reactivate", "ctl", "--failed")
+    assert again.returncode == 0, again.stderr
+    assert "ctl  2 tasks reactivated" in again.stdout
+    assert run("disable", "ctl").returncode == 0
+    assert json.loads(run("status", "ctl", "--output", "json").stdout)["state"] == "disabled"
+    assert run("enable", "ctl").returncode == 0
+    deadline = time.monotonic() + 60
+    while json.loads(run("status", "ctl", "--output", "json").stdout)["counts"]["succeeded"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    ended = run("terminate", "ctl")
+    assert ended.returncode == 0 and "ctl  completed (UserTerminate)" in ended.stdout

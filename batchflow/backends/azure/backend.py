@@ -378,8 +378,16 @@ class AzureBackend:
             )
         ocp_range = None
         if offset or length is not None:
-            end = "" if length is None else str(offset + length - 1)
-            ocp_range = f"bytes={offset}-{end}"
+            if length is None:  # Batch takes only closed ranges: up to the file's size now
+                with self._errors(job_id, task_id):
+                    props = self.client.get_task_file_properties(job_id, task_id, path)
+                size = int(props.content_length or 0)
+                if offset >= size:
+                    return b""
+                length = size - offset
+            if length <= 0:
+                return b""
+            ocp_range = f"bytes={offset}-{offset + length - 1}"
         try:
             with self._errors(job_id, task_id):
                 return b"".join(
