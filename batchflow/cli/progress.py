@@ -30,9 +30,16 @@ _QUIET_POLLS = 50
 
 
 def describe_failure(task: TaskInfo) -> str:
-    """`exit 1 after 3 attempts` / `CommandProgramNotFound: ...` for a failed task."""
+    """`exit 1 after 3 attempts` / `CommandProgramNotFound: ...` for a failed task.
+
+    Requeues (a node lost or preempted under the task: not its fault, and not counted
+    against its retries, as on Batch) are told apart: `exit 1 after 2 attempts, requeued
+    once (node lost or preempted)`."""
     attempts = task.retry_count + 1
     tries = f" after {attempts} attempts" if attempts > 1 else ""
+    if task.requeue_count:
+        times = "once" if task.requeue_count == 1 else f"{task.requeue_count} times"
+        tries += f", requeued {times} (node lost or preempted)"
     if (
         task.exit_code is not None
         and task.failure_info
