@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,122 @@ def test_the_cli_stages_through_an_emulator_rehearsal(azurite: Azurite, tmp_path
         assert (tmp_path / "got.txt").read_text() == "alpha\n"
         for each in (done, fetched):
             assert azurite.account_key not in each.stdout + each.stderr
+
+
+class StorageToken:
+    """A token credential for Azurite's `--oauth basic` (it checks the token's form, the
+    audience and the times, not a signature)."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        import base64
+        import json
+        import time
+
+        from azure.core.credentials import AccessToken
+
+        def part(data: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+        now = int(time.time())
+        tenant = "ab1f708d-50f6-404c-a006-d71b2ac7a606"
+        claims = {
+            "aud": "https://storage.azure.com",
+            "iss": f"https://sts.windows.net/{tenant}/",
+            "tid": tenant,
+            "oid": "0b1c0d2e-0000-0000-0000-000000000001",
+            "iat": now - 300,
+            "nbf": now - 300,
+            "exp": now + 3600,
+        }
+        return AccessToken(f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.sig", now + 3600)
+
+
+@pytest.fixture
+def oauth_azurite(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Azurite over https with OAuth (Entra ID tokens, user-delegation keys): its account
+    URL and the CA file to trust."""
+    import subprocess
+
+    from batchflow.emulator.server import make_certificate
+    from tests.servers import AZURITE_BLOB, _wait_for_port, free_port
+
+    cert, key = make_certificate(tmp_path / "tls", "127.0.0.1")
+    port = free_port()
+    log = tmp_path / "azurite.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [
+                str(AZURITE_BLOB),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--skipApiVersionCheck",
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--silent",
+                "--oauth",
+                "basic",
+                "--cert",
+                str(cert),
+                "--key",
+                str(key),
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+    try:
+        _wait_for_port(port, process, log)
+        yield f"https://127.0.0.1:{port}/devstoreaccount1", str(cert)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_without_a_node_identity_nodes_get_a_user_delegation_sas(
+    oauth_azurite: tuple[str, str], tmp_path: Path
+) -> None:
+    """Signed in with Entra ID and no node identity: the user-delegation key comes from the
+    storage (Azurite over OAuth), and the URLs in the task carry a user-delegation SAS:
+    read-only for inputs, create/write for outputs, at most 7 days, hidden in everything
+    batchflow prints. (Azurite 3.35 cannot check the signature itself: the current
+    azure-storage-blob signs a newer SAS version than it knows; the signing is the SDK's.)"""
+    from urllib.parse import parse_qs, urlsplit
+
+    from azure.storage.blob import BlobServiceClient
+
+    from batchflow.redact import redact
+
+    url, ca = oauth_azurite
+    suffix = uuid.uuid4().hex[:8]
+    target = AzureTarget(
+        endpoint="https://acct.region.batch.azure.com",
+        account_name="acct",
+        source="outputs.json",
+        blob_endpoint=url,
+        containers={"inputs": f"in{suffix}", "outputs": f"out{suffix}"},
+    )
+    service = BlobServiceClient(url, credential=StorageToken(), connection_verify=ca)
+    stager = Stager(target, service=service)
+    (tmp_path / "data.txt").write_text("by delegation\n")
+    job = Job("sas")
+    job.source = str(tmp_path / "flow.py")
+    job.task("t", "/bin/true", inputs=["data.txt"], outputs=["out.txt"])
+    (resource,) = stager.stage_inputs(job)[("data.txt",)]
+    assert "identityReference" not in resource
+    assert "sig=***" in redact(resource["httpUrl"])
+    read = parse_qs(urlsplit(resource["httpUrl"]).query)
+    assert read["sp"] == ["r"] and read["sr"] == ["c"] and read["skoid"]
+    blob = resource["httpUrl"].split("?")[0]
+    assert service.get_blob_client(f"in{suffix}", blob.rsplit(f"in{suffix}/", 1)[1]).exists()
+    (output,) = stager.output_files("sas", "t", ("out.txt",))
+    container = output["destination"]["container"]
+    assert "identityReference" not in container and container["path"] == "sas/t/out.txt"
+    write = parse_qs(urlsplit(container["containerUrl"]).query)
+    assert write["sp"] == ["rcw"] and write["skoid"] == read["skoid"]
+    lifetime = datetime.fromisoformat(write["se"][0].replace("Z", "+00:00")) - datetime.now(UTC)
+    assert timedelta(days=6, hours=23) < lifetime <= timedelta(days=7)
+    stager.close()
