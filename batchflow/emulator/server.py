@@ -1,6 +1,6 @@
 """Running the emulator: `serve(...)` for users' tests, `run(...)` for the CLI.
 
-The server is uvicorn (asyncio, h11) around the Starlette application of app.py, over a
+The server is uvicorn (asyncio, httptools) around the Starlette application of app.py, over a
 `BatchService` on a state directory, whose engine runs the tasks. Jobs created here wait
 for their pool, as on Batch (`pool_required`). The engine learns the emulator's endpoint
 (`BATCHFLOW_ACCOUNT_URL`, which tasks see as `AZ_BATCH_ACCOUNT_URL`) and the auto-storage
@@ -198,7 +198,7 @@ class Server:
             options.update(ssl_certfile=str(cert), ssl_keyfile=str(key))
         config = uvicorn.Config(
             app,
-            http="h11",
+            http="auto",  # httptools (C) when installed, else h11
             loop="asyncio",
             lifespan="off",
             access_log=False,
