@@ -105,14 +105,14 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     pytest.fail(f"Azurite did not listen on port {port} within 60 s:\n{log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    """A real Azurite blob service for the session (fails, never skips, if it cannot run)."""
+@contextlib.contextmanager
+def running_azurite(workspace: Path, *options: str) -> Iterator[int]:
+    """A real Azurite blob service (with extra command-line `options`) until the block
+    ends; its port. Fails, never skips, if it cannot run."""
     if not AZURITE_BLOB.exists():
         pytest.fail(f"{AZURITE_BLOB} is missing: run `npm ci` (make test does it)")
     if shutil.which("node") is None:
         pytest.fail("Node.js is needed to run Azurite; install it (see the README)")
-    workspace = tmp_path_factory.mktemp("azurite")
     log = workspace / "azurite.log"
     port = free_port()
     with open(log, "wb") as output:
@@ -127,6 +127,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
                 "--inMemoryPersistence",
                 "--disableTelemetry",
                 "--silent",
+                *options,
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -136,7 +137,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
         )
     try:
         _wait_for_port(port, process, log)
-        yield Azurite(port)
+        yield port
     finally:
         process.terminate()
         try:
@@ -144,6 +145,13 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """A real Azurite blob service for the session."""
+    with running_azurite(tmp_path_factory.mktemp("azurite")) as port:
+        yield Azurite(port)
 
 
 @dataclass

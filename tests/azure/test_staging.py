@@ -267,45 +267,13 @@ class StorageToken:
 def oauth_azurite(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """Azurite over https with OAuth (Entra ID tokens, user-delegation keys): its account
     URL and the CA file to trust."""
-    import subprocess
-
     from batchflow.emulator.server import make_certificate
-    from tests.servers import AZURITE_BLOB, _wait_for_port, free_port
+    from tests.servers import running_azurite
 
     cert, key = make_certificate(tmp_path / "tls", "127.0.0.1")
-    port = free_port()
-    log = tmp_path / "azurite.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [
-                str(AZURITE_BLOB),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(port),
-                "--skipApiVersionCheck",
-                "--inMemoryPersistence",
-                "--disableTelemetry",
-                "--silent",
-                "--oauth",
-                "basic",
-                "--cert",
-                str(cert),
-                "--key",
-                str(key),
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-    try:
-        _wait_for_port(port, process, log)
+    options = ("--oauth", "basic", "--cert", str(cert), "--key", str(key))
+    with running_azurite(tmp_path, *options) as port:
         yield f"https://127.0.0.1:{port}/devstoreaccount1", str(cert)
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_without_a_node_identity_nodes_get_a_user_delegation_sas(
