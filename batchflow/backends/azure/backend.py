@@ -123,7 +123,6 @@ class AzureBackend:
         return submit_job(
             self.client,
             self.target.endpoint,
-            job,
             tasks,
             definitions(job),
             spec,

@@ -37,7 +37,6 @@ from batchflow.exceptions import BackendError
 if TYPE_CHECKING:
     from azure.batch import BatchClient
 
-    from batchflow.dsl import Job
 
 __all__ = ["HASH_VARIABLE", "TaskAdder", "submit_job", "task_hash"]
 
@@ -290,7 +289,6 @@ def _back_off(attempt: int) -> None:
 def submit_job(
     client: BatchClient,
     endpoint: str,
-    job: Job,
     tasks: Sequence[dict[str, Any]],
     definitions: Sequence[str],
     spec: dict[str, Any],

@@ -163,9 +163,12 @@ class LocalBackend:
     def job_status(self, job_id: str, wire: dict[str, Any] | None = None) -> JobStatus:
         """State and task counts of one job (two row reads, never a task listing)."""
         service = self.service
+        # The flag first: an engine that completes the job between these reads then shows
+        # in the state read after it (never an `active` job read as settled because its
+        # completion was seen only in the flag).
+        row = service.store.one("SELECT settled FROM jobs WHERE key = ?", (job_id.lower(),))
         wire = wire or service.get_job(job_id)
         counts = service.task_counts(job_id)["taskCounts"]
-        row = service.store.one("SELECT settled FROM jobs WHERE key = ?", (job_id.lower(),))
         return self._status(wire, counts, bool(row and row[0]))
 
     def tasks(self, job_id: str, state: TaskState | None = None) -> list[TaskInfo]:
