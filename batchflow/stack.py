@@ -143,17 +143,18 @@ def resolve_target(
         return _from_outputs(outputs, path.name, env)
     endpoint = env.get("AZURE_BATCH_ENDPOINT")
     if endpoint:
-        account = env.get("AZURE_BATCH_ACCOUNT") or _account_from_endpoint(endpoint)
+        url = _endpoint(endpoint, "AZURE_BATCH_ENDPOINT")
+        account = env.get("AZURE_BATCH_ACCOUNT") or _account_from_endpoint(url)
         if not account:
             raise TargetError(
                 "AZURE_BATCH_ENDPOINT is set but AZURE_BATCH_ACCOUNT is not, and the endpoint "
                 "names no account"
             )
         return AzureTarget(
-            endpoint=_endpoint(endpoint, "AZURE_BATCH_ENDPOINT"),
+            endpoint=url,
             account_name=account,
             source="AZURE_BATCH_* variables",
-            account_key=env.get("AZURE_BATCH_ACCESS_KEY") or None,
+            account_key=_key(env),
             **_storage_settings(env),
         )
     if env.get("AZURE_BATCH_ACCOUNT") or env.get("AZURE_BATCH_ACCESS_KEY"):
@@ -216,7 +217,7 @@ def _from_outputs(outputs: Any, source: str, env: Mapping[str, str]) -> AzureTar
         ),
         account_name=str(outputs[BATCH_ACCOUNT_NAME]),
         source=source,
-        account_key=env.get("AZURE_BATCH_ACCESS_KEY") or None,
+        account_key=_key(env),
         pool_ids=dict(pools),
         storage_account=outputs.get(STORAGE_ACCOUNT_NAME) or None,
         blob_endpoint=str(blob).rstrip("/") if blob else None,
@@ -224,6 +225,24 @@ def _from_outputs(outputs: Any, source: str, env: Mapping[str, str]) -> AzureTar
         node_identity=outputs.get(NODE_IDENTITY_RESOURCE_ID) or None,
         **_storage_settings(env),
     )
+
+
+def _key(env: Mapping[str, str]) -> str | None:
+    """AZURE_BATCH_ACCESS_KEY, checked to be base64 (as a Shared Key is; never shown)."""
+    import base64
+    import binascii
+
+    key = env.get("AZURE_BATCH_ACCESS_KEY") or None
+    if key is not None:
+        try:
+            if not base64.b64decode(key, validate=True):
+                raise ValueError
+        except (binascii.Error, ValueError):
+            raise TargetError(
+                "AZURE_BATCH_ACCESS_KEY is not an account key (a base64 string, as "
+                "`az batch account keys list` shows it)"
+            ) from None
+    return key
 
 
 def _storage_settings(env: Mapping[str, str]) -> dict[str, Any]:
@@ -234,13 +253,15 @@ def _storage_settings(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _endpoint(value: str, what: str) -> str:
-    value = value.strip().rstrip("/")
-    if "://" not in value:
-        value = "https://" + value  # az accepts a bare host name
-    scheme = value.split("://", 1)[0].lower()
-    if scheme not in ("http", "https") or not value.split("://", 1)[1]:
-        raise TargetError(f"{what}: '{value}' is not an http(s) URL")
-    return value
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    if "://" not in text:
+        text = "https://" + text  # az accepts a bare host name
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise TargetError(f"{what}: '{value.strip()}' is not an http(s) URL")
+    return text.rstrip("/")
 
 
 def _account_from_endpoint(endpoint: str) -> str | None:

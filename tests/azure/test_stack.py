@@ -140,3 +140,23 @@ def test_stack_when_pulumi_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert str(error.value) == (
         "--stack dev: `pulumi stack output` failed: error: no stack named dev found"
     )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"AZURE_BATCH_ENDPOINT": "ftp://x"}, "is not an http(s) URL"),
+        ({"AZURE_BATCH_ENDPOINT": "https://"}, "is not an http(s) URL"),
+        (
+            {
+                "AZURE_BATCH_ENDPOINT": "https://a.b.batch.azure.com",
+                "AZURE_BATCH_ACCESS_KEY": "no base64!",
+            },
+            "is not an account key",
+        ),
+    ],
+)
+def test_bad_variables_are_one_line(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(TargetError) as error:
+        resolve_target(environ=environ)
+    assert message in str(error.value) and "no base64!" not in str(error.value)

@@ -320,3 +320,18 @@ def test_without_a_node_identity_nodes_get_a_user_delegation_sas(
     lifetime = datetime.fromisoformat(write["se"][0].replace("Z", "+00:00")) - datetime.now(UTC)
     assert timedelta(days=6, hours=23) < lifetime <= timedelta(days=7)
     stager.close()
+
+
+def test_a_storage_key_that_is_no_key_is_one_line() -> None:
+    target = AzureTarget(
+        endpoint="https://acct.region.batch.azure.com",
+        account_name="acct",
+        source="outputs.json",
+        storage_account="st",
+        blob_endpoint="https://st.blob.core.windows.net",
+        storage_key="not a key!",
+    )
+    with pytest.raises(BackendError) as error:
+        Stager(target).service  # noqa: B018 - connecting is what is tested
+    assert "AZURE_STORAGE_KEY is not a storage account key" in str(error.value)
+    assert "not a key!" not in str(error.value)

@@ -119,6 +119,16 @@ class Stager:
                 code="InvalidPropertyValue",
             )
         if target.storage_key:
+            import base64
+            import binascii
+
+            try:
+                base64.b64decode(target.storage_key, validate=True)
+            except (binascii.Error, ValueError):
+                raise BackendError(
+                    "AZURE_STORAGE_KEY is not a storage account key (a base64 string)",
+                    code="InvalidPropertyValue",
+                ) from None
             if not target.storage_account:
                 raise BackendError(
                     "AZURE_STORAGE_KEY needs the storage account's name (the "
