@@ -33,10 +33,19 @@ def checked(task: Any) -> Any:
 def cases() -> list[Any]:
     rng = random.Random(7)
     ids: list[Any] = ["t1", "a-b_C", "x" * 64, "x" * 65, "", "bad id", "é", 7, None]
-    commands: list[Any] = ["/bin/true", "", " ", 3, None, "echo 'é'"]
+    commands: list[Any] = [
+        "/bin/true",
+        "",
+        " ",
+        3,
+        None,
+        "echo 'é'",
+        '/bin/sh -c "echo \\"quoted\\" \\\\ back\nslash\ttab \u2603"',
+    ]
     settings: list[Any] = [
         [],
         [{"name": "A", "value": "1"}],
+        [{"name": "Ü", "value": 'a "b" \\ c'}, {"name": "B", "value": ""}],
         [{"name": "A"}],
         [{"name": "", "value": "1"}],
         [{"name": "A", "value": None}],
