@@ -43,6 +43,12 @@ def batch_client(target: AzureTarget, credential: Any = None, **options: Any) ->
     if not azure_log.handlers:
         azure_log.addHandler(logging.NullHandler())
         azure_log.propagate = False
+    # azure-core retries a throttled or failed request 3 times by default; a Batch account
+    # under load (or a monitoring loop that runs for hours) deserves more before an error.
+    options.setdefault("retry_total", 10)
+    options.setdefault("retry_status", 8)
+    options.setdefault("retry_connect", 5)
+    options.setdefault("retry_read", 5)
     if credential is not None:
         return BatchClient(target.endpoint, credential, **options)
     if target.account_key:

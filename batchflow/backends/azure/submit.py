@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchflow.backends.azure.client import errors
 from batchflow.backends.base import SubmitResult
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
     from azure.batch import BatchClient
 
 
-__all__ = ["HASH_VARIABLE", "TaskAdder", "submit_job", "task_hash"]
+__all__ = ["HASH_VARIABLE", "TaskAdder", "retried", "submit_job", "task_hash", "transient"]
+
+T = TypeVar("T")
 
 #: The environment variable that carries a task's definition hash.
 HASH_VARIABLE = "BATCHFLOW_TASK_HASH"
@@ -57,8 +60,41 @@ TRANSIENT = frozenset(
         "InternalServerError",
         "InternalError",
         "ServiceUnavailable",
+        "TooManyRequests",
+        "HTTP429",
     }
 )
+
+
+def transient(exc: BackendError) -> bool:
+    """Whether a failed request is worth sending again (throttled, busy, a server error,
+    a connection dropped) once azure-core's own retries are spent."""
+    return exc.code in TRANSIENT or exc.code.startswith("HTTP5")
+
+
+def retried(
+    endpoint: str,
+    call: Callable[[], T],
+    *,
+    job_id: str | None = None,
+    task_id: str | None = None,
+    pause: Callable[[int], None] | None = None,
+) -> T:
+    """`call()` through `errors`, sent again after transient failures (up to `ATTEMPTS`).
+
+    For the few calls a submission makes besides adds (reading, creating and updating the
+    job, deleting a replaced task): azure-core does not retry a throttled PATCH, and
+    retries a busy service only 3 times."""
+    attempt = 0
+    while True:
+        try:
+            with errors(endpoint, job_id=job_id, task_id=task_id):
+                return call()
+        except BackendError as exc:
+            attempt += 1
+            if not transient(exc) or attempt >= ATTEMPTS:
+                raise
+            (pause or _back_off)(attempt)
 
 
 def task_hash(definition: str) -> str:
@@ -176,7 +212,7 @@ class TaskAdder:
                 self._add_group(pending[half:])
                 return
             except BackendError as exc:
-                if exc.code not in TRANSIENT and not exc.code.startswith("HTTP5"):
+                if not transient(exc):
                     raise
                 attempt += 1
                 if attempt >= ATTEMPTS:
@@ -252,10 +288,7 @@ class TaskAdder:
         """Tasks that answered `TaskExists`: added by an earlier attempt if their hash
         matches (the count of those); else the first one is an error."""
         for task in exists:
-            with errors(self.endpoint, job_id=self.job_id, task_id=task.id):
-                stored = self.client.get_task(
-                    self.job_id, task.id, select=["id", "environmentSettings"]
-                ).as_dict()
+            stored = self._stored(task.id)
             if stored_hash(stored) != task.hash:
                 raise BackendError(
                     f"job '{self.job_id}' task '{task.id}': a different task with this id is "
@@ -267,6 +300,20 @@ class TaskAdder:
         with self._lock:
             self.existed += len(exists)
         return len(exists)
+
+    def _stored(self, task_id: str) -> dict[str, Any]:
+        """A task as stored (id and environment), read again after transient failures."""
+        return retried(
+            self.endpoint,
+            lambda: dict(
+                self.client.get_task(
+                    self.job_id, task_id, select=["id", "environmentSettings"]
+                ).as_dict()
+            ),
+            job_id=self.job_id,
+            task_id=task_id,
+            pause=self.pause,
+        )
 
     def _count(self, n: int) -> None:
         with self._lock:
@@ -307,13 +354,14 @@ def submit_job(
     created = existing_job is None
     if created:
         body = {**spec, "onAllTasksComplete": "noaction"}
-        with errors(endpoint, job_id=job_id):
-            try:
-                client.create_job(body)  # type: ignore[arg-type]  # the wire dict is the model's JSON
-            except Exception as exc:
-                if type(exc).__name__ != "ResourceExistsError":
-                    raise
-                created = False  # another submitter (or an attempt that timed out) made it
+        job_json: Any = body  # the wire dict is the model's JSON
+        create = functools.partial(client.create_job, job_json)
+        try:
+            retried(endpoint, create, job_id=job_id)
+        except BackendError as exc:
+            if exc.code != "JobExists":
+                raise
+            created = False  # another submitter (or an attempt that timed out) made it
         existing_job = get_job(client, endpoint, job_id) if not created else None
     existing: dict[str, tuple[str | None, str, str | None]] = {}
     if existing_job is not None:
@@ -362,12 +410,16 @@ def submit_job(
                 job_id=job_id,
                 task_id=task_id,
             )
-        with errors(endpoint, job_id=job_id, task_id=task_id):
-            try:
-                client.delete_task(job_id, task_id)
-            except Exception as exc:
-                if type(exc).__name__ != "ResourceNotFoundError":
-                    raise
+        try:
+            retried(
+                endpoint,
+                functools.partial(client.delete_task, job_id, task_id),
+                job_id=job_id,
+                task_id=task_id,
+            )
+        except BackendError as exc:
+            if exc.code != "TaskNotFound":
+                raise
     adder = TaskAdder(client, endpoint, job_id, workers=workers, on_added=on_added)
     positions = new + changed
     adder.add(prepare([tasks[p] for p in positions], [hashes[p] for p in positions]))
@@ -384,8 +436,7 @@ def submit_job(
 
 def get_job(client: BatchClient, endpoint: str, job_id: str) -> dict[str, Any] | None:
     try:
-        with errors(endpoint, job_id=job_id):
-            return dict(client.get_job(job_id).as_dict())
+        return retried(endpoint, lambda: dict(client.get_job(job_id).as_dict()), job_id=job_id)
     except BackendError as exc:
         if exc.code == "JobNotFound":
             return None
@@ -393,8 +444,8 @@ def get_job(client: BatchClient, endpoint: str, job_id: str) -> dict[str, Any] |
 
 
 def _update(client: BatchClient, endpoint: str, job_id: str, changes: dict[str, Any]) -> None:
-    with errors(endpoint, job_id=job_id):
-        client.update_job(job_id, changes)  # type: ignore[arg-type]  # the model's JSON
+    patch: Any = changes  # the model's JSON
+    retried(endpoint, functools.partial(client.update_job, job_id, patch), job_id=job_id)
 
 
 def _check_job(
@@ -451,14 +502,15 @@ def _existing_tasks(
 ) -> dict[str, tuple[str | None, str, str | None]]:
     """lower(id) -> (hash, state, result) of every task in the job (one paged listing)."""
     found: dict[str, tuple[str | None, str, str | None]] = {}
-    with errors(endpoint, job_id=job_id):
-        for task in client.list_tasks(
-            job_id, select=["id", "state", "environmentSettings", "executionInfo"]
-        ):
-            wire = task.as_dict()
-            found[wire["id"].lower()] = (
-                stored_hash(wire),
-                wire.get("state", ""),
-                (wire.get("executionInfo") or {}).get("result"),
-            )
+
+    def listing() -> list[dict[str, Any]]:
+        select = ["id", "state", "environmentSettings", "executionInfo"]
+        return [t.as_dict() for t in client.list_tasks(job_id, select=select)]
+
+    for wire in retried(endpoint, listing, job_id=job_id):
+        found[wire["id"].lower()] = (
+            stored_hash(wire),
+            wire.get("state", ""),
+            (wire.get("executionInfo") or {}).get("result"),
+        )
     return found
