@@ -76,37 +76,40 @@ def test_with_faults_the_sdk_adds_every_task_exactly_once(tmp_path: Path) -> Non
 
 
 def test_a_restart_serves_the_same_jobs(tmp_path: Path) -> None:
+    from batchflow.backends.local.paths import StateDir
+    from batchflow.emulator.server import stop_engine
+
     state = tmp_path / "state"
     gate = tmp_path / "gate"
-    with serve(state_dir=state) as batch:
-        batch.client.create_pool(POOL)
-        batch.client.create_job({"id": "kept", "poolInfo": {"poolId": "pool"}})
-        batch.client.create_task(
-            "kept",
-            {
-                "id": "waits",
-                "commandLine": f"/bin/sh -c 'while ! test -e {gate}; do sleep 0.05; done'",
-            },
-        )
-        batch.client.create_task("kept", {"id": "quick", "commandLine": "/bin/true"})
-        wait_for(lambda: batch.client.get_job_task_counts("kept").task_counts.succeeded == 1)
-    with serve(state_dir=state) as batch:
-        assert [j.id for j in batch.client.list_jobs()] == ["kept"]
-        assert batch.client.get_task("kept", "quick").state == m.BatchTaskState.COMPLETED
-        # The engine kept running the waiting task across the restart; a task started now
-        # sees the new endpoint as AZ_BATCH_ACCOUNT_URL, not the old one.
-        batch.client.create_task(
-            "kept", {"id": "url", "commandLine": "/bin/sh -c 'echo $AZ_BATCH_ACCOUNT_URL'"}
-        )
-        wait_for(lambda: batch.client.get_job_task_counts("kept").task_counts.succeeded == 2)
-        url = b"".join(batch.client.download_task_file("kept", "url", "stdout.txt"))
-        assert url.decode().strip() == batch.endpoint
+    try:
+        with serve(state_dir=state) as batch:
+            batch.client.create_pool(POOL)
+            batch.client.create_job({"id": "kept", "poolInfo": {"poolId": "pool"}})
+            batch.client.create_task(
+                "kept",
+                {
+                    "id": "waits",
+                    "commandLine": f"/bin/sh -c 'while ! test -e {gate}; do sleep 0.05; done'",
+                },
+            )
+            batch.client.create_task("kept", {"id": "quick", "commandLine": "/bin/true"})
+            wait_for(lambda: batch.client.get_job_task_counts("kept").task_counts.succeeded == 1)
+        with serve(state_dir=state) as batch:
+            assert [j.id for j in batch.client.list_jobs()] == ["kept"]
+            assert batch.client.get_task("kept", "quick").state == m.BatchTaskState.COMPLETED
+            # The engine kept running the waiting task across the restart; a task started
+            # now sees the new endpoint as AZ_BATCH_ACCOUNT_URL, not the old one.
+            batch.client.create_task(
+                "kept", {"id": "url", "commandLine": "/bin/sh -c 'echo $AZ_BATCH_ACCOUNT_URL'"}
+            )
+            wait_for(lambda: batch.client.get_job_task_counts("kept").task_counts.succeeded == 2)
+            url = b"".join(batch.client.download_task_file("kept", "url", "stdout.txt"))
+            assert url.decode().strip() == batch.endpoint
+            gate.write_text("go")
+            wait_for(lambda: batch.client.get_job_task_counts("kept").task_counts.succeeded == 3)
+    finally:
         gate.write_text("go")
-        wait_for(lambda: batch.client.get_job_task_counts("kept").task_counts.succeeded == 3)
-        from batchflow.backends.local.paths import StateDir
-        from batchflow.emulator.server import stop_engine
-
-        stop_engine(StateDir(state))
+        stop_engine(StateDir(state))  # also when an assertion failed: no engine outlives it
 
 
 class _Token:
