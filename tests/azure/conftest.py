@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from batchflow.backends.local.paths import StateDir
 from batchflow.emulator.server import stop_engine
+
+
+def unsigned_jwt(claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
+    """A well-formed, unsigned JWT: what the emulator's TLS mode and Azurite's
+    `--oauth basic` accept (they check its form and claims, not a signature)."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part(header or {'alg': 'none'})}.{part(claims)}.sig"
 
 
 def clean_env() -> dict[str, str]:

@@ -3,8 +3,6 @@ emulator's `--tls` mode accepts bearer tokens), and what a user sees when neithe
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from batchflow.dsl import Job
 from batchflow.emulator import serve
 from batchflow.exceptions import BackendError
 from batchflow.stack import AzureTarget
+from tests.azure.conftest import unsigned_jwt
 from tests.backends.conftest import settled
 
 
@@ -31,12 +30,7 @@ class StaticToken:
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         self.scopes.extend(scopes)
-
-        def part(data: dict[str, Any]) -> str:
-            return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-        token = f"{part({'alg': 'none'})}.{part({'aud': scopes[0]})}.sig"
-        return AccessToken(token, int(time.time()) + 3600)
+        return AccessToken(unsigned_jwt({"aud": scopes[0]}), int(time.time()) + 3600)
 
 
 def test_a_token_credential_over_tls_runs_a_flow(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from batchflow.emulator import serve
 from batchflow.emulator.server import stop_engine
 from batchflow.exceptions import BackendError
 from batchflow.stack import AzureTarget
-from tests.azure.conftest import clean_env, emulator_process
+from tests.azure.conftest import clean_env, emulator_process, unsigned_jwt
 from tests.backends.conftest import settled
 from tests.servers import Azurite
 
@@ -240,14 +240,9 @@ class StorageToken:
     audience and the times, not a signature)."""
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        import base64
-        import json
         import time
 
         from azure.core.credentials import AccessToken
-
-        def part(data: dict[str, Any]) -> str:
-            return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
         now = int(time.time())
         tenant = "ab1f708d-50f6-404c-a006-d71b2ac7a606"
@@ -260,7 +255,7 @@ class StorageToken:
             "nbf": now - 300,
             "exp": now + 3600,
         }
-        return AccessToken(f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.sig", now + 3600)
+        return AccessToken(unsigned_jwt(claims, {"alg": "RS256", "typ": "JWT"}), now + 3600)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -116,13 +115,9 @@ class _Token:
     """A token credential as DefaultAzureCredential is one: a well-formed (unsigned) JWT."""
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        import base64
+        from tests.azure.conftest import unsigned_jwt
 
-        def part(data: dict[str, Any]) -> str:
-            return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-        token = f"{part({'alg': 'none'})}.{part({'aud': scopes[0]})}.sig"
-        return AccessToken(token, int(time.time()) + 3600)
+        return AccessToken(unsigned_jwt({"aud": scopes[0]}), int(time.time()) + 3600)
 
 
 def test_tls_with_shared_key_and_bearer_tokens(tmp_path: Path) -> None:

@@ -64,6 +64,8 @@ class AzureBackend:
         #: Failures already reported per job, and the failed count last seen.
         self._reported: dict[str, set[str]] = {}
         self._failed_seen: dict[str, int] = {}
+        #: Per job: the counts job_status read last, until failed_since uses them.
+        self._counts: dict[str, TaskCounts] = {}
         #: Per job: the counts of the last blocked-check, and its answer.
         self._blocked: dict[str, tuple[tuple[int, int, int], bool]] = {}
 
@@ -208,6 +210,7 @@ class AzureBackend:
             int(counts.get("succeeded", 0)),
             int(counts.get("failed", 0)),
         )
+        self._counts[job_id] = task_counts  # failed_since's next call need not ask again
         info = wire.get("executionInfo") or {}
         state = wire["state"]
         outputs = self.target.containers.get("outputs")
@@ -329,9 +332,13 @@ class AzureBackend:
     def failed_since(self, job_id: str, cursor: int = 0) -> tuple[list[TaskInfo], int]:
         """Failures not reported yet (listed with a server-side filter, only when the
         failed count moved since the last call); the cursor counts those reported."""
-        with self._errors(job_id):
-            counts = self.client.get_job_task_counts(job_id).as_dict()["taskCounts"]
-        failed = int(counts.get("failed", 0))
+        seen = self._counts.pop(job_id, None)  # what job_status just read, if it did
+        if seen is None:
+            with self._errors(job_id):
+                counts = self.client.get_job_task_counts(job_id).as_dict()["taskCounts"]
+            failed = int(counts.get("failed", 0))
+        else:
+            failed = seen.failed
         if cursor == 0:  # from the start: every failure
             self._reported.pop(job_id, None)
             self._failed_seen.pop(job_id, None)

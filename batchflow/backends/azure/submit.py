@@ -152,8 +152,7 @@ def chunks(tasks: Sequence[Prepared]) -> list[list[Prepared]]:
 class TaskAdder:
     """Adds tasks to one job exactly once (see the module docstring).
 
-    `on_added(n)` is called as tasks are confirmed (for a progress bar), from worker
-    threads. `pause(attempt)` is the back-off before retry `attempt` (tests shorten it).
+    `pause(attempt)` is the back-off before retry `attempt` (tests shorten it).
     """
 
     def __init__(
@@ -163,14 +162,12 @@ class TaskAdder:
         job_id: str,
         *,
         workers: int = WORKERS,
-        on_added: Callable[[int], None] | None = None,
         pause: Callable[[int], None] | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
         self.job_id = job_id
         self.workers = workers
-        self.on_added = on_added
         self.pause = pause or _back_off
         self._lock = threading.Lock()
         self.added = 0
@@ -318,8 +315,6 @@ class TaskAdder:
     def _count(self, n: int) -> None:
         with self._lock:
             self.added += n
-        if self.on_added is not None:
-            self.on_added(n)
 
 
 class _TooLarge(Exception):
@@ -342,7 +337,6 @@ def submit_job(
     *,
     replace: bool = False,
     workers: int = WORKERS,
-    on_added: Callable[[int], None] | None = None,
 ) -> SubmitResult:
     """Create or attach to `spec`'s job and add `tasks` (wire bodies, in flow order, with
     `definitions` their canonical definitions) exactly once; then set the flow's
@@ -420,7 +414,7 @@ def submit_job(
         except BackendError as exc:
             if exc.code != "TaskNotFound":
                 raise
-    adder = TaskAdder(client, endpoint, job_id, workers=workers, on_added=on_added)
+    adder = TaskAdder(client, endpoint, job_id, workers=workers)
     positions = new + changed
     adder.add(prepare([tasks[p] for p in positions], [hashes[p] for p in positions]))
     if final.lower() != "noaction" and (created or stored_final != final.lower()):
