@@ -89,7 +89,8 @@ class AzureBackend:
         from batchflow.backends.azure.submit import submit_job
         from batchflow.backends.local.catalog import definitions
 
-        spec = job.to_wire(with_tasks=False)
+        spec = job.to_wire()  # the job's settings; its tasks are popped below
+        tasks: list[dict[str, Any]] = spec.pop("tasks")
         pool = (spec.get("poolInfo") or {}).get("poolId")
         pool_id = self.target.pool_id(pool)
         if pool is None:
@@ -119,7 +120,6 @@ class AzureBackend:
                 code="PoolNotFound",
                 job_id=job.id,
             )
-        tasks = job.to_wire()["tasks"]
         if any(job._inputs) or any(job._outputs) or job._handoffs:
             self._stage(job, tasks)
         return submit_job(
