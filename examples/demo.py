@@ -40,12 +40,25 @@ def main() -> None:
         batchflow("tasks", "pipeline-job", "--state", "failed")
         batchflow("logs", "pipeline-job", "merge-results")
         batchflow("logs", "data-processing-job", "process-001")
-        results = Path(state) / "results"
-        print("results collected from outputs=:")
-        for path in sorted(results.rglob("*")):
-            if path.is_file():
-                print(f"  {path.relative_to(state)}")
-                print("    " + path.read_text().strip().replace("\n", "\n    "))
+        show_results(Path(state))
+
+
+def show_results(state: Path, *, files: int = 3, lines: int = 3) -> None:
+    """Each job's newest collected files (the end of its pipeline) with their first lines:
+    enough to see what `outputs=` gathered without printing a hundred files."""
+    print("results collected from outputs=:")
+    for job in sorted((state / "results").iterdir()):
+        found = [path for path in job.rglob("*") if path.is_file()]
+        found.sort(key=lambda path: path.stat().st_mtime_ns, reverse=True)
+        for path in sorted(found[:files]):
+            print(f"  {path.relative_to(state)}")
+            text = path.read_text().splitlines()
+            for line in text[:lines]:
+                print(f"    {line}")
+            if len(text) > lines:
+                print(f"    ... ({len(text) - lines:,} more lines)")
+        if len(found) > files:
+            print(f"  ... and {len(found) - files:,} more files under {job.relative_to(state)}/")
 
 
 if __name__ == "__main__":

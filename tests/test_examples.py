@@ -1,6 +1,11 @@
-"""The tutorial's workloads in examples/ are valid flows, and their inputs exist."""
+"""The tutorial's workloads in examples/ are valid flows, their inputs exist, and the demo runs."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +57,25 @@ def test_flaky_example_fixes_the_tutorials_retention_time() -> None:
         "retentionTime": "P7D",
         "maxTaskRetryCount": 3,
     }
+
+
+def test_make_demo_runs_the_examples_and_shows_a_readable_summary(tmp_path: Path) -> None:
+    # What `make demo` runs: it must end well on a fresh machine and stay short enough to read.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("BATCHFLOW_STATE_DIR", None)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "pipeline-job  completed (AllTasksComplete)  104 tasks: 104 succeeded" in out
+    assert "results/pipeline-job/generate-report/report.txt" in out
+    assert "1000,500500.0" in out
+    assert "more files under results/pipeline-job/" in out
+    assert len(out.splitlines()) < 120, out
+    assert list(tmp_path.iterdir()) == [], "the demo leaves its state behind"
