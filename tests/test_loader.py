@@ -114,6 +114,28 @@ def test_json_task_of_the_wrong_type_is_a_problem_not_a_crash(tmp_path: Path) ->
     assert [t.id for t in flow.job().tasks] == ["a"]
 
 
+@pytest.mark.parametrize(
+    "tasks",
+    [[{"id": "a b", "commandLine": "/bin/true"}], [5], [{"id": "t"}]],
+    ids=["bad-id", "not-an-object", "no-command"],
+)
+def test_a_file_whose_every_task_is_refused_gets_no_second_error_for_an_empty_job(
+    tmp_path: Path, tasks: list[object]
+) -> None:
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    errors = [p for p in load(path, job_id="j").validate() if p.severity == "error"]
+    assert len(errors) == 1, [str(p) for p in errors]
+    assert "no tasks" not in errors[0].message
+
+
+def test_an_empty_task_array_is_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.json"
+    path.write_text("[]")
+    errors = [p for p in load(path, job_id="j").validate() if p.severity == "error"]
+    assert [p.code for p in errors] == ["no-tasks"]
+
+
 def test_error_in_python_flow_points_at_the_flow_line(tmp_path: Path) -> None:
     path = write(
         tmp_path,
