@@ -114,6 +114,7 @@ class _Group(TyperGroup):
             ctx = getattr(exc, "ctx", None)
             command = ctx.command_path if ctx else "batchflow"
             message = exc.format_message()  # type: ignore[attr-defined]  # noqa: RUF100
+            message = message.replace("Value error, ", "")  # pydantic's prefix says nothing
             if type(exc).__name__ == "NoArgsIsHelpError":  # `batchflow`, `batchflow infra`
                 typer.echo(message, err=True)  # the message is the usage and the commands
             else:
