@@ -67,6 +67,9 @@ def _stderr_tail(backend: Backend, job_id: str, task_id: str) -> str:
 def failure_line(backend: Backend, job_id: str, task: TaskInfo) -> str:
     """One line for a failed task: id, why, and the last line of its stderr."""
     tail = _stderr_tail(backend, job_id, task.id)
+    info = task.failure_info
+    if info and info.message and info.message[:60] in tail:
+        tail = ""  # stderr only repeats the failure (a resource file that did not download)
     quoted = f'  stderr: "{tail}"' if tail else ""
     return redact(f"✗ {task.id}  {describe_failure(task)}{quoted}")
 

@@ -220,3 +220,19 @@ def test_a_job_blocked_through_a_range_on_a_padded_id_is_settled(
     backend.submit(load(path).job())
     status = settled(backend, "padded")
     assert (status.counts.failed, status.counts.succeeded, status.counts.active) == (1, 1, 2)
+
+
+def test_a_failure_line_quotes_stderr_but_never_repeats_the_failure(backend: Any) -> None:
+    from batchflow.cli.progress import failure_line
+
+    job = Job("lines", pool=POOL)
+    job.task("bad", "/bin/sh -c 'echo first >&2; echo last words >&2; exit 3'")
+    unreachable = [{"httpUrl": "http://127.0.0.1:9/input.txt", "filePath": "input.txt"}]
+    job.task("unfetched", "/bin/true", resource_files=unreachable)
+    backend.submit(job)
+    assert settled(backend, "lines").counts.failed == 2
+    lines = {t.id: failure_line(backend, "lines", t) for t in backend.tasks("lines")}
+    assert lines["bad"] == '✗ bad  exit 3  stderr: "last words"'
+    assert lines["unfetched"].startswith("✗ unfetched  BlobDownloadMiscError: ")
+    assert "http://127.0.0.1:9/input.txt" in lines["unfetched"]
+    assert "stderr:" not in lines["unfetched"]
