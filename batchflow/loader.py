@@ -68,8 +68,7 @@ class Flow:
         refused = {
             p.job_id
             for p in self.problems
-            if p.severity == "error"
-            and (p.task_id or (p.field or "").startswith(("[", "tasks[")))
+            if p.severity == "error" and (p.task_id or (p.field or "").startswith(("[", "tasks[")))
         }
         for job in self.jobs:
             checked = validate(job, file=self.path)

@@ -109,11 +109,12 @@ def watch(
     live: bool,
     on_failure: Callable[[str], None],
     header: str = "",
+    timeout: float | None = None,
 ) -> list[JobStatus]:
     """Wait until every job is completed or can make no more progress; final statuses.
 
     Failures are passed to `on_failure` as they happen; with `live`, a progress bar per
-    job is drawn on the terminal meanwhile.
+    job is drawn on the terminal meanwhile. After `timeout` seconds, `TimeoutError`.
     """
     cursors = dict.fromkeys(job_ids, 0)
     failed_since = getattr(backend, "failed_since", None)
@@ -159,6 +160,13 @@ def watch(
                 display.update(Group(*rows))
             if all(_done(s) for s in statuses):
                 return statuses
+            if timeout is not None and time.monotonic() - started > timeout:
+                waiting = ", ".join(
+                    f"{s.id}: {s.counts.active:,} active, {s.counts.running:,} running"
+                    for s in statuses
+                    if not _done(s)
+                )
+                raise TimeoutError(f"still running after {timeout:g} s ({waiting})")
             seen = [s.counts.completed for s in statuses]
             if seen != last_seen:
                 last_seen, restarts = seen, 0

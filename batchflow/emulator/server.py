@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import threading
@@ -24,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchflow.backends.local.control import stop_engine
 from batchflow.backends.local.paths import StateDir
 from batchflow.backends.local.service import BatchService
 from batchflow.emulator.auth import Account
 from batchflow.emulator.faults import FaultPlan
 
-__all__ = ["DEV_ACCOUNT_KEY", "DEV_ACCOUNT_NAME", "EmulatorHandle", "serve"]
+__all__ = ["DEV_ACCOUNT_KEY", "DEV_ACCOUNT_NAME", "EmulatorHandle", "serve", "stop_engine"]
 
 #: The account name when none is given.
 DEV_ACCOUNT_NAME = "devbatch"
@@ -289,19 +289,3 @@ def serve(
         if temporary:
             stop_engine(server.state)
             shutil.rmtree(root, ignore_errors=True)
-
-
-def stop_engine(state: StateDir) -> None:
-    """Stop the engine of `state` and its tasks' process groups (for throwaway state)."""
-    import time
-
-    from batchflow.backends.local.control import engine_pid
-
-    pid = engine_pid(state)
-    if not pid or pid <= 0:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while engine_pid(state) is not None and time.monotonic() < deadline:
-        time.sleep(0.01)

@@ -7,10 +7,7 @@ recorded pid) any engine a test left behind, so no test leaks a process.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from batchflow.backends.base import JobStatus
-from batchflow.backends.local import LocalBackend
-from batchflow.backends.local.control import engine_pid
+from batchflow.backends.local import LocalBackend, control
 from batchflow.backends.local.paths import StateDir
 from batchflow.dsl import Job
 
@@ -36,14 +32,8 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def stop_engine(root: Path) -> None:
-    """Kill the engine of `root` if one is running (tests only start their own)."""
-    pid = engine_pid(StateDir(root))
-    if pid and pid > 0:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while engine_pid(StateDir(root)) is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
+    """Kill the engine of `root`, its helper and its tasks (tests only start their own)."""
+    control.stop_engine(StateDir(root))
 
 
 @pytest.fixture

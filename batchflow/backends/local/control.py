@@ -36,7 +36,7 @@ from batchflow.backends.local.paths import StateDir
 if TYPE_CHECKING:
     import subprocess
 
-__all__ = ["EarlyEngine", "engine_pid", "ensure_engine", "poke", "try_lock"]
+__all__ = ["EarlyEngine", "engine_pid", "ensure_engine", "poke", "stop_engine", "try_lock"]
 
 
 def try_lock(path: Path) -> int | None:
@@ -63,6 +63,49 @@ def engine_pid(state: StateDir) -> int | None:
     with contextlib.suppress(OSError, ValueError):
         return int(state.lock.read_text().strip() or 0) or -1
     return -1
+
+
+def stop_engine(state: StateDir) -> None:
+    """Kill the engine of `state` and every task process it left (for throwaway state:
+    test fixtures, an emulator that ends). Its tasks are requeued if an engine starts
+    there again."""
+    import signal
+    import time
+
+    from batchflow.backends.local.recovery import task_groups
+    from batchflow.backends.local.runner import kill_group
+
+    pid = engine_pid(state)
+    if pid and pid > 0:
+        # The engine leads its own session: its group is the engine and its task-directory
+        # helper (which would otherwise tidy up `spare/` after it, at any moment).
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while engine_pid(state) is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for group in task_groups(state, None):
+        kill_group(group)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (zombies waiting for a parent do not)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as source:
+                fields = source.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def poke(state: StateDir) -> bool:

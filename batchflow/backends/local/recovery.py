@@ -24,8 +24,9 @@ from batchflow.backends.local.store import ACTIVE, COMPLETED, FAILURE, SUCCESS, 
 __all__ = ["recover", "task_groups"]
 
 
-def task_groups(state: StateDir, tasks: set[tuple[str, str]]) -> set[int]:
-    """Process groups of live processes of `tasks` ((job id, task id)) of this state dir."""
+def task_groups(state: StateDir, tasks: set[tuple[str, str]] | None) -> set[int]:
+    """Process groups of live processes of `tasks` ((job id, task id)) of this state dir
+    (of every task of it with None)."""
     nodes = os.fsencode(state.root / "nodes") + b"/"
     groups: set[int] = set()
     for entry in os.listdir("/proc"):
@@ -48,7 +49,7 @@ def task_groups(state: StateDir, tasks: set[tuple[str, str]]) -> set[int]:
             os.fsdecode(found.get(b"AZ_BATCH_JOB_ID", b"")),
             os.fsdecode(found.get(b"AZ_BATCH_TASK_ID", b"")),
         )
-        if key in tasks:
+        if tasks is None or key in tasks:
             groups.add(int(stat.rsplit(b")", 1)[1].split()[2]))  # field 5: pgrp
     return groups
 
