@@ -168,7 +168,8 @@ def load_stack_settings(project_dir: Path, stack: str) -> StackSettings:
     stack_config = _read_yaml(stack_file).get("config") or {}
     if not isinstance(stack_config, dict):
         raise PlanError(f"{stack_file}: 'config' is not a map of settings")
-    for key, value in stack_config.items():
+    for name, value in stack_config.items():
+        key = str(name)  # YAML may give a number; Pulumi's keys are text
         full = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             secret_keys.append(full)
@@ -246,9 +247,19 @@ def not_checked(config: StackConfig) -> tuple[str, ...]:
     return (*NOT_CHECKED, *unknown)
 
 
+class _PulumiYamlLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no stubs
+    """YAML as the Pulumi CLI reads it: `2024-01-01` stays text, not a date."""
+
+
+_PulumiYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_PulumiYamlLoader)
     except OSError as exc:
         raise PlanError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
