@@ -288,3 +288,15 @@ def _vcpus(vm_size: str) -> int:
     match = re.match(r"(?i)standard_[a-z]+(\d+)", vm_size)
     assert match, vm_size
     return int(match[1])
+
+
+def test_warnings_reach_pulumi_up_as_warnings() -> None:
+    # The plan prints them itself; `pulumi up` shows what the program logs.
+    settings = load_stack_settings(REPO, "dev").pulumi_strings()
+    settings["batchflow:pools"] = json.dumps(
+        {"render": {"mounts": [{"container": "inputs"}, {"container": "logs"}]}}
+    )
+    result = run_program("dev", settings)
+    (warning,) = [message for level, message in result.log if level == "warning"]
+    assert warning.startswith("stack 'dev': batchflow:pools.render.mounts: ")
+    assert "Azure/Batch#190" in warning
