@@ -312,3 +312,24 @@ def test_yaml_numbers_as_names_and_dates_as_values_read_as_pulumi_reads_them(
     assert pool["inputs"]["startTask"]["environmentSettings"] == [
         {"name": "SINCE", "value": "2024-01-01"}
     ]
+
+
+def test_plan_says_what_the_dev_stack_leaves_open() -> None:
+    code, out, _ = invoke("--stack", "dev", "--project-dir", str(REPO))
+    assert code == 0
+    section = out[out.index("left open") : out.index("not checked offline")]
+    for words in (
+        "every network (storageFirewall: false)",
+        "account keys",
+        "Batch account accepts shared keys",
+        "pool 'render' have public IP addresses",
+        "neither protected nor locked",
+    ):
+        assert words in " ".join(section.split()), words
+
+
+def test_prod_leaves_open_only_the_batch_endpoint_its_cli_needs() -> None:
+    code, out, _ = invoke("--stack", "prod", "--project-dir", str(REPO), "--output", "json")
+    assert code == 0
+    (line,) = json.loads(out)["leftOpen"]
+    assert "batchPublicNetworkAccess: true" in line
