@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from batchflow.cli.main import app
@@ -224,16 +225,31 @@ config:
     assert len(json.loads(out)["warnings"]) == 1
 
 
-def test_changed_pinned_setting_is_refused_with_the_way_out(tmp_path: Path) -> None:
-    stack = (REPO / "stacks" / "Pulumi.prod.yaml").read_text()
-    stack = stack.replace("batchflow:namePrefix: bfprod", "batchflow:namePrefix: bfprd")
+@pytest.mark.parametrize(
+    ("key", "value", "pinned"),
+    [
+        # each setting whose change would replace prod's resource group or storage account
+        ("location", "northeurope", "westeurope"),
+        ("namePrefix", "bfprd", "bfprod"),
+        ("resourceGroupName", "bfprod-rg", ""),
+        ("storageAccountName", "bfprodstore", ""),
+    ],
+)
+def test_changed_pinned_setting_is_refused_with_the_way_out(
+    tmp_path: Path, key: str, value: str, pinned: str
+) -> None:
+    stack = yaml.safe_load((REPO / "stacks" / "Pulumi.prod.yaml").read_text())
+    stack["config"][f"batchflow:{key}"] = value
     code, out, err = invoke(
-        "--stack", "prod", "--project-dir", str(project_with(tmp_path, "prod", stack))
+        "--stack",
+        "prod",
+        "--project-dir",
+        str(project_with(tmp_path, "prod", yaml.safe_dump(stack))),
     )
     assert code == 2 and out == ""
     (line,) = err.splitlines()
-    assert line.startswith("error: stack 'prod': batchflow:namePrefix: 'bfprd' differs from")
-    assert "set it back to 'bfprod'" in line and "protectData: false" in line
+    assert line.startswith(f"error: stack 'prod': batchflow:{key}: '{value}' differs from")
+    assert f"set it back to '{pinned}'" in line and "protectData: false" in line
 
 
 MALFORMED = [
