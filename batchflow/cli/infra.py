@@ -59,9 +59,11 @@ def plan(
     """What `pulumi up --stack STACK` would create, worked out offline.
 
     Lists every resource with its key settings (SKU, TLS, scale, subnet, ...), the stack
-    outputs the CLI consumes, and what an offline plan cannot check (quotas, replacements of
-    deployed resources). Ids, random name suffixes and endpoints come from mocks. Warnings
-    go to stderr. Exit code 0 when the stack is valid, 2 when a setting or file is wrong.
+    outputs the CLI consumes, what the settings leave open (storage open to every network,
+    public node IPs, unprotected data, ...), and what an offline plan cannot check (quotas,
+    replacements of deployed resources). Ids, random name suffixes and endpoints come from
+    mocks. Warnings go to stderr. Exit code 0 when the stack is valid, 2 when a setting or
+    file is wrong.
     """
     with failures():
         result = _plan(stack, project_dir)
@@ -127,6 +129,11 @@ def _render(result: Plan) -> None:
         outputs.add_row(key, escape(redact(_text(value))))
     out.print()
     out.print(outputs)
+    if result.left_open:
+        out.print()
+        out.print("[bold]left open by this stack's settings[/]")
+        for line in result.left_open:
+            out.print(f"- {escape(line)}")
     out.print()
     out.print("[bold]not checked offline[/]")
     for line in result.not_checked:

@@ -2,7 +2,8 @@
 
 `run_under_mocks(program, stack=..., config=...)` installs fresh mocks, runs `program` in
 its own event loop, and returns every resource it declared (type, name, parent, the
-inputs it was given, what the mocks made of them) and its outputs, resolved. An output or
+inputs it was given, what the mocks made of them), what it logged (`pulumi.log.warn`, which
+`pulumi up` shows; the mocks keep it instead of printing it) and its outputs, resolved. An output or
 input that is still unknown raises `UnknownOutputError`: a test or plan never silently
 skips what it could not see. Everything is reset afterwards, so runs do not leak into
 each other.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -121,6 +123,8 @@ class MockRun:
     """Stack exports and the values the program returned, resolved to plain data."""
     secret_outputs: frozenset[str] = field(default_factory=frozenset)
     """Names of outputs that Pulumi marks secret."""
+    log: tuple[tuple[str, str], ...] = ()
+    """What the program logged through `pulumi.log` (info and up), as (level, message)."""
 
     def of_type(self, type_token: str) -> list[RecordedResource]:
         """The resources of one type, in declaration order."""
@@ -249,6 +253,25 @@ class _RecordingMonitor(MockMonitor):
         return response
 
 
+class _LogRecorder(logging.Handler):
+    """Keeps what a program logs under the mocks, which Pulumi would print to the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)  # Pulumi's own debug lines are not the program's
+        self.messages: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.levelname.lower(), record.getMessage()))
+
+
+def _recording_logger(recorder: _LogRecorder) -> logging.Logger:
+    """A logger of its own (not the root one, nor in logging's registry) that only records."""
+    logger = logging.Logger("batchflow.infra.mocks", logging.INFO)
+    logger.propagate = False
+    logger.addHandler(recorder)
+    return logger
+
+
 def _has_unknown(value: Any) -> bool:
     if isinstance(value, Unknown):
         return True
@@ -274,6 +297,7 @@ def run_under_mocks(
     """
     mocks = AzureMocks()
     monitor = _RecordingMonitor(mocks)
+    logged = _LogRecorder()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # The mock monitor runs in executor threads and gives each an event loop of its own;
@@ -294,7 +318,12 @@ def run_under_mocks(
         pulumi.runtime.reset_options(project=project, stack=stack, preview=False)
         pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys))
         pulumi.runtime.set_mocks(
-            mocks, project=project, stack=stack, preview=False, monitor=monitor
+            mocks,
+            project=project,
+            stack=stack,
+            preview=False,
+            logger=_recording_logger(logged),
+            monitor=monitor,
         )
 
         def run() -> None:
@@ -316,7 +345,7 @@ def run_under_mocks(
         raise UnknownOutputError(
             f"inputs unknown under the mocks: {', '.join(monitor.unknown_inputs)}"
         )
-    return MockRun(monitor.recorded, outputs, frozenset(secrets))
+    return MockRun(monitor.recorded, outputs, frozenset(secrets), tuple(logged.messages))
 
 
 async def _resolve(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -8,7 +8,9 @@
   minutes after boot; an `apt-get` that does not wait fails, and with `waitForSuccess` the node
   sits in `startTaskFailed` (billed, counted by autoscale, running nothing). Each `apt-get` or
   `apt` call gets `-o DPkg::Lock::Timeout=...` (apt waits for the lock instead of failing), and
-  the start task's environment makes apt, debconf and needrestart ask no questions.
+  the start task's environment makes apt, debconf and needrestart ask no questions. `apt-get
+  update` also takes apt's lists lock, which no option makes apt wait for: a command line
+  retries it in a loop (the prod stack shows how); rewriting shell syntax here would not be safe.
 
 This module imports only the standard library: `batchflow infra plan` shows the result.
 

@@ -164,10 +164,22 @@ def _typed(problems: Problems, setting: Setting, value: Any) -> Any:
             if kind == "array" and not all(isinstance(item, str) for item in parsed):
                 problems.add(setting.key, "holds a value that is not a string", "list strings")
                 return setting.default
-            return parsed
+            return _string_keys(parsed)
     words = _TYPE_WORDS[kind]
     problems.add(setting.key, f"{value!r} is not {words}", f"write it as {words}")
     return setting.default
+
+
+def _string_keys(value: Any) -> Any:
+    """`value` with every map key a string, as Pulumi's JSON hands maps to the program.
+
+    A YAML stack file may say `pools: {1: {}}`; the program sees `{"1": {}}`, so the plan does too.
+    """
+    if isinstance(value, dict):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
 
 
 def _tags(problems: Problems, raw: dict[str, Any]) -> dict[str, str]:
@@ -309,7 +321,16 @@ def _pins(problems: Problems, v: dict[str, Any]) -> None:
             f"pin the values they were created with, e.g. pinnedSettings: {{{current}}}",
         )
     for key in PINNED_SETTINGS:
-        if key not in pins or str(pins[key]) == str(v[key]):
+        if key not in pins:
+            continue
+        if not isinstance(pins[key], str):
+            problems.add(
+                f"pinnedSettings.{key}",
+                f"{pins[key]!r} is not a string",
+                f"pin the value {key} was created with, e.g. {key}: {v[key]!r}",
+            )
+            continue
+        if pins[key] == v[key]:
             continue
         problems.add(
             key,

@@ -369,13 +369,21 @@ def _start_task(
         if (f := _resource_file(problems, f"{where}.resourceFiles[{i}]", item, containers))
     )
     environment = get.mapping("environment")
-    for name in environment:
+    for name, value in environment.items():
         if not ENV_NAME.match(name):
             problems.add(f"{where}.environment.{name}", "is not a variable name", "use A-Z, 0-9, _")
+        if not isinstance(value, str | int | float | bool):
+            problems.add(
+                f"{where}.environment.{name}",
+                f"{value!r} is not a plain value",
+                "give the variable a text, number or true/false value",
+            )
     retries = get.number("maxTaskRetryCount", 1)
     if retries < -1:
         problems.add(f"{where}.maxTaskRetryCount", "must be -1 or more", "use -1 for unlimited")
-    variables = {k: str(v) for k, v in environment.items()}
+    variables = {
+        k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in environment.items()
+    }
     elevated = get.flag("elevated", False)
     if uses_apt(command) and not elevated:
         problems.add(
@@ -412,7 +420,9 @@ def _resource_file(
             f"has {len(sources)} sources ({', '.join(sources) or 'none'})",
             "give exactly one of httpUrl, storageContainerUrl, container",
         )
-    url = get.text("httpUrl", "") or get.text("storageContainerUrl", "")
+    http_url = get.text("httpUrl", "") or None
+    container_url = get.text("storageContainerUrl", "") or None
+    url = http_url or container_url or ""
     if re.search(r"[?&]sig=", url, re.IGNORECASE):
         problems.add(
             where,
@@ -436,8 +446,8 @@ def _resource_file(
         problems.add(f"{where}.fileMode", f"'{mode}' is not an octal mode", "use e.g. '0755'")
     return ResourceFile(
         file_path=file_path,
-        http_url=get.text("httpUrl", "") or None,
-        storage_container_url=get.text("storageContainerUrl", "") or None,
+        http_url=http_url,
+        storage_container_url=container_url,
         container=container,
         blob_prefix=get.text("blobPrefix", "") or None,
         file_mode=mode,
@@ -453,18 +463,18 @@ def _container(problems: Problems, where: str, raw: Any) -> ContainerSettings | 
     problems.unknown_keys(where, raw, CONTAINER_SETTINGS)
     get = Getter(problems, where, raw)
     kind = get.choice("type", "DockerCompatible", CONTAINER_TYPES)
-    images = tuple(str(i) for i in get.items("images"))
+    images = tuple(get.items("images"))
     for image in images:
-        if not image or any(c.isspace() for c in image):
+        if not isinstance(image, str) or not image or any(c.isspace() for c in image):
             problems.add(
                 f"{where}.images", f"{image!r} is not an image name", "use e.g. ubuntu:24.04"
             )
-    registries = tuple(str(r) for r in get.items("registries"))
+    registries = tuple(get.items("registries"))
     for server in registries:
-        if not REGISTRY_SERVER.match(server):
+        if not isinstance(server, str) or not REGISTRY_SERVER.match(server):
             problems.add(
                 f"{where}.registries",
-                f"'{server}' is not a registry server name",
+                f"{server!r} is not a registry server name",
                 "use the login server, e.g. myregistry.azurecr.io",
             )
     return ContainerSettings(kind, images, registries)

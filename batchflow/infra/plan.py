@@ -4,8 +4,9 @@ The stack's settings are read the way the Pulumi CLI reads them (the stack file 
 `stackConfigDir` over the defaults in `Pulumi.yaml`) and validated first, so bad settings
 fail before anything runs. Then the real program, `__main__.py`, runs under
 `AzureMocks`: no Pulumi CLI, no provider plugin, no cloud login. The plan lists every
-resource with its key settings and full inputs, and the stack outputs. Ids, random name
-suffixes and endpoints in it come from the mocks (subscription 00000000-...).
+resource with its key settings and full inputs, the stack outputs, what the settings leave
+open and what no offline plan can check. Ids, random name suffixes and endpoints in it come
+from the mocks (subscription 00000000-...).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ __all__ = [
     "PlannedResource",
     "StackSettings",
     "find_project_dir",
+    "left_open",
     "load_stack_settings",
+    "not_checked",
     "plan_stack",
 ]
 
@@ -101,6 +104,8 @@ class Plan:
     """Settings Azure may accept and then fail on, one line each."""
     not_checked: tuple[str, ...] = ()
     """What an offline plan cannot know, one line each."""
+    left_open: tuple[str, ...] = ()
+    """What the stack's settings leave open (a dev stack's shortcuts), one line each."""
 
     def to_json(self) -> dict[str, Any]:
         """The plan as plain JSON data (`--output json`)."""
@@ -123,6 +128,7 @@ class Plan:
             "secretOutputs": list(self.secret_outputs),
             "warnings": list(self.warnings),
             "notChecked": list(self.not_checked),
+            "leftOpen": list(self.left_open),
             "note": f"ids, name suffixes and endpoints come from mocks (subscription "
             f"{MOCK_SUBSCRIPTION}); Azure assigns the real ones",
         }
@@ -168,7 +174,8 @@ def load_stack_settings(project_dir: Path, stack: str) -> StackSettings:
     stack_config = _read_yaml(stack_file).get("config") or {}
     if not isinstance(stack_config, dict):
         raise PlanError(f"{stack_file}: 'config' is not a map of settings")
-    for key, value in stack_config.items():
+    for name, value in stack_config.items():
+        key = str(name)  # YAML may give a number; Pulumi's keys are text
         full = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             secret_keys.append(full)
@@ -221,6 +228,7 @@ def plan_stack(stack: str, project_dir: Path) -> Plan:
         tuple(sorted(result.secret_outputs)),
         warnings=tuple(str(w) for w in config.warnings),
         not_checked=not_checked(config),
+        left_open=left_open(config),
     )
 
 
@@ -246,9 +254,52 @@ def not_checked(config: StackConfig) -> tuple[str, ...]:
     return (*NOT_CHECKED, *unknown)
 
 
+class _PulumiYamlLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no stubs
+    """YAML as the Pulumi CLI reads it: `2024-01-01` stays text, not a date."""
+
+
+_PulumiYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def left_open(config: StackConfig) -> tuple[str, ...]:
+    """What the stack's settings leave open, one line each, so a reviewer sees it plainly."""
+    lines: list[str] = []
+    if not config.storage_firewall:
+        lines.append(
+            "storage accepts connections from every network (storageFirewall: false); "
+            "a caller still needs Entra ID or a key"
+        )
+    if config.storage_shared_key_access:
+        lines.append(
+            "storage accepts account keys and SAS signed with them (storageSharedKeyAccess: true)"
+        )
+    if "SharedKey" in config.authentication_modes:
+        lines.append("the Batch account accepts shared keys (batchAuthenticationModes: SharedKey)")
+    if config.public_network_access:
+        lines.append(
+            "the Batch account's endpoint is reachable from the internet "
+            "(batchPublicNetworkAccess: true)"
+        )
+    public = [pool.name for pool in config.pools if pool.public_ip_addresses == "BatchManaged"]
+    if public:
+        names = ", ".join(f"'{name}'" for name in public)
+        lines.append(
+            f"nodes of pool {names} have public IP addresses (publicIPAddresses: BatchManaged)"
+        )
+    if not config.protect_data:
+        lines.append(
+            "the data is neither protected nor locked (protectData: false): `pulumi destroy` "
+            "deletes it with the storage account"
+        )
+    return tuple(lines)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_PulumiYamlLoader)
     except OSError as exc:
         raise PlanError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:

@@ -158,8 +158,10 @@ class Problems:
         self.warnings: list[ConfigProblem] = []
 
     def add(self, key: str, message: str, fix: str) -> None:
-        """Record that `batchflow:<key>` is wrong."""
-        self.items.append(ConfigProblem(self.stack, f"{PROJECT}:{key}", message, fix))
+        """Record that `batchflow:<key>` is wrong (once, however often it is read)."""
+        problem = ConfigProblem(self.stack, f"{PROJECT}:{key}", message, fix)
+        if problem not in self.items:
+            self.items.append(problem)
 
     def warn(self, key: str, message: str, fix: str) -> None:
         """Record that `batchflow:<key>` is allowed but likely to fail on Azure."""

@@ -120,6 +120,15 @@ def test_role_assignment_name_ignores_the_case_of_the_scope() -> None:
     )
 
 
+def test_role_assignment_name_never_changes_between_versions() -> None:
+    # A deployed stack holds assignments under these names: a new name for the same scope,
+    # principal and role would make `pulumi up` create a second one (RoleAssignmentExists).
+    principal = "11111111-1111-1111-1111-111111111111"
+    assert role_assignment_name(INPUTS_ID, principal, STORAGE_BLOB_DATA_READER) == (
+        "2d4e1fec-7ba3-53f0-a2f1-d22076a0c301"
+    )
+
+
 def test_identity_is_user_assigned_and_its_id_waits_for_every_role() -> None:
     result = build()
     identity = result.one(IDENTITY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 from typing import Any
@@ -80,3 +81,16 @@ def test_infra_help_does_not_import_pulumi() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "0 False"
+
+
+def test_what_the_program_logs_is_recorded_not_printed(caplog: pytest.LogCaptureFixture) -> None:
+    # `batchflow infra plan` prints each warning once itself; the mocks must not print it again.
+    caplog.set_level(logging.INFO)
+
+    def program() -> None:
+        pulumi.log.warn("two blob mounts")
+        pulumi.log.info("hello")
+
+    result = run_under_mocks(program, stack="t")
+    assert result.log == (("warning", "two blob mounts"), ("info", "hello"))
+    assert caplog.records == []

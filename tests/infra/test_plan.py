@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from batchflow.cli.main import app
@@ -224,13 +225,127 @@ config:
     assert len(json.loads(out)["warnings"]) == 1
 
 
-def test_changed_pinned_setting_is_refused_with_the_way_out(tmp_path: Path) -> None:
-    stack = (REPO / "stacks" / "Pulumi.prod.yaml").read_text()
-    stack = stack.replace("batchflow:namePrefix: bfprod", "batchflow:namePrefix: bfprd")
+@pytest.mark.parametrize(
+    ("key", "value", "pinned"),
+    [
+        # each setting whose change would replace prod's resource group or storage account
+        ("location", "northeurope", "westeurope"),
+        ("namePrefix", "bfprd", "bfprod"),
+        ("resourceGroupName", "bfprod-rg", ""),
+        ("storageAccountName", "bfprodstore", ""),
+    ],
+)
+def test_changed_pinned_setting_is_refused_with_the_way_out(
+    tmp_path: Path, key: str, value: str, pinned: str
+) -> None:
+    stack = yaml.safe_load((REPO / "stacks" / "Pulumi.prod.yaml").read_text())
+    stack["config"][f"batchflow:{key}"] = value
     code, out, err = invoke(
-        "--stack", "prod", "--project-dir", str(project_with(tmp_path, "prod", stack))
+        "--stack",
+        "prod",
+        "--project-dir",
+        str(project_with(tmp_path, "prod", yaml.safe_dump(stack))),
     )
     assert code == 2 and out == ""
     (line,) = err.splitlines()
-    assert line.startswith("error: stack 'prod': batchflow:namePrefix: 'bfprd' differs from")
-    assert "set it back to 'bfprod'" in line and "protectData: false" in line
+    assert line.startswith(f"error: stack 'prod': batchflow:{key}: '{value}' differs from")
+    assert f"set it back to '{pinned}'" in line and "protectData: false" in line
+
+
+MALFORMED = [
+    # a number as a top-level key: an unknown setting, not a crash
+    ("config:\n  1: x\n", 1),
+    # a number as a pool setting's name
+    ("config:\n  batchflow:pools:\n    render: {7: x}\n", 1),
+    # a number as an autoScale setting's name
+    ("config:\n  batchflow:pools:\n    render: {autoScale: {3: 4}}\n", 1),
+    # a number as a variable name of the start task
+    (
+        "config:\n  batchflow:pools:\n    render:\n"
+        "      startTask: {commandLine: /bin/true, environment: {1: x}}\n",
+        1,
+    ),
+    # a list as a variable's value
+    (
+        "config:\n  batchflow:pools:\n    render:\n"
+        "      startTask: {commandLine: /bin/true, environment: {A: [1]}}\n",
+        1,
+    ),
+    # a number as a pinned setting's name, and a list as a pinned value
+    (
+        "config:\n  batchflow:protectData: true\n  batchflow:pinnedSettings:\n"
+        "    {1: x, location: [a], namePrefix: batchflow, resourceGroupName: '', "
+        "storageAccountName: ''}\n",
+        2,
+    ),
+    # null and a number as container images, a number as a registry
+    (
+        "config:\n  batchflow:pools:\n    render:\n"
+        "      container: {images: [null, 1], registries: [5]}\n",
+        3,
+    ),
+    # a number as a resource file's URL: one line, though the URL is read twice
+    (
+        "config:\n  batchflow:pools:\n    render:\n      startTask:\n"
+        "        {commandLine: /bin/true, resourceFiles: [{httpUrl: 5, filePath: x}]}\n",
+        1,
+    ),
+    # pools as text, tags as a list
+    ("config:\n  batchflow:pools: render\n  batchflow:tags: [a]\n", 2),
+    # a number where a string goes, a fraction where a whole number goes
+    ("config:\n  batchflow:location: 12\n  batchflow:blobSoftDeleteDays: 3.5\n", 2),
+    # config that is a list
+    ("config: [1, 2]\n", 1),
+    # a file that is a list
+    ("- config\n", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "lines"), MALFORMED)
+def test_malformed_stack_file_is_one_line_per_problem_and_exit_2(
+    tmp_path: Path, text: str, lines: int
+) -> None:
+    code, out, err = invoke("--stack", "m", "--project-dir", str(project_with(tmp_path, "m", text)))
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == lines, err
+    assert all(line.startswith("error: ") for line in err.splitlines())
+
+
+def test_yaml_numbers_as_names_and_dates_as_values_read_as_pulumi_reads_them(
+    tmp_path: Path,
+) -> None:
+    # Pulumi hands the program JSON: the pool named 1 is "1", the date stays text.
+    stack = (
+        "config:\n  batchflow:pools:\n    1:\n"
+        "      startTask: {commandLine: /bin/true, environment: {SINCE: 2024-01-01}}\n"
+    )
+    code, out, err = invoke(
+        "--stack", "n", "--project-dir", str(project_with(tmp_path, "n", stack)), "-O", "json"
+    )
+    assert (code, err) == (0, "")
+    (pool,) = [r for r in json.loads(out)["resources"] if r["type"] == "azure-native:batch:Pool"]
+    assert pool["inputs"]["poolName"] == "1"
+    assert pool["inputs"]["startTask"]["environmentSettings"] == [
+        {"name": "SINCE", "value": "2024-01-01"}
+    ]
+
+
+def test_plan_says_what_the_dev_stack_leaves_open() -> None:
+    code, out, _ = invoke("--stack", "dev", "--project-dir", str(REPO))
+    assert code == 0
+    section = out[out.index("left open") : out.index("not checked offline")]
+    for words in (
+        "every network (storageFirewall: false)",
+        "account keys",
+        "Batch account accepts shared keys",
+        "pool 'render' have public IP addresses",
+        "neither protected nor locked",
+    ):
+        assert words in " ".join(section.split()), words
+
+
+def test_prod_leaves_open_only_the_batch_endpoint_its_cli_needs() -> None:
+    code, out, _ = invoke("--stack", "prod", "--project-dir", str(REPO), "--output", "json")
+    assert code == 0
+    (line,) = json.loads(out)["leftOpen"]
+    assert "batchPublicNetworkAccess: true" in line

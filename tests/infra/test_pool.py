@@ -236,6 +236,53 @@ def test_properties_batch_cannot_update_with_nodes_replace_the_pool_deleting_fir
     assert set(REPLACED_ON_CHANGE) <= set(inputs.inputs)
 
 
+SPOT4 = {"autoScale": {"maxSpotNodes": 4}}
+IN_SUBNET = {"subnet": "stack", "publicIPAddresses": "NoPublicIPAddresses"}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "replaced"),
+    [
+        # more Spot nodes: a new formula, updated on a pool with nodes
+        (SPOT4, {"autoScale": {"maxSpotNodes": 8}}, False),
+        # a formula of one's own, and a new evaluation interval
+        (SPOT4, {"autoScale": {"formula": "$TargetDedicatedNodes = 1;"}}, False),
+        (SPOT4, {"autoScale": {"maxSpotNodes": 4, "evaluationInterval": "PT10M"}}, False),
+        # from autoscale to a fixed size, and a new fixed size
+        (SPOT4, {"targetDedicatedNodes": 1}, False),
+        ({"targetDedicatedNodes": 1}, {"targetDedicatedNodes": 3, "targetSpotNodes": 2}, False),
+        # a new start task
+        (
+            {"startTask": {"commandLine": "/bin/true"}},
+            {"startTask": {"commandLine": "/bin/false", "environment": {"A": "1"}}},
+            False,
+        ),
+        # what Batch changes only on a pool without nodes: a replace
+        ({}, {"vmSize": "Standard_D4s_v5"}, True),
+        ({}, {"image": "Canonical:ubuntu-22_04-lts:server"}, True),
+        ({}, {"taskSlotsPerNode": 2}, True),
+        ({}, {"nodeFillType": "Pack"}, True),
+        ({}, {"mounts": [{"container": "inputs"}]}, True),
+        ({}, {"container": {"images": ["ubuntu:24.04"]}}, True),
+        ({}, IN_SUBNET, True),
+        (IN_SUBNET, {"subnet": "stack"}, True),  # public IPs again
+        ({}, {"interNodeCommunication": True}, True),
+        ({}, {"nodeCommunicationMode": "Classic"}, True),
+    ],
+)
+def test_a_change_batch_updates_in_place_is_an_update_any_other_a_replace(
+    before: dict[str, Any], after: dict[str, Any], replaced: bool
+) -> None:
+    # Pulumi replaces a resource when an input listed in its replaceOnChanges differs.
+    old = build_run(before, **NETWORK).one(POOL)
+    new = build_run(after, **NETWORK).one(POOL)
+    changed = {
+        k for k in old.inputs.keys() | new.inputs.keys() if old.inputs.get(k) != new.inputs.get(k)
+    }
+    assert changed, "the change changes no input"
+    assert bool(changed & set(new.replace_on_changes)) is replaced, changed
+
+
 def test_containers_prefetch_images_and_pull_with_the_identity() -> None:
     vm = build(
         {"container": {"images": ["myacr.azurecr.io/render:1"], "registries": ["myacr.azurecr.io"]}}

@@ -222,12 +222,32 @@ def test_prod_start_task_waits_for_apt_and_its_mount_is_readable_by_tasks() -> N
     (pool,) = result.of_type("azure-native:batch:Pool")
     start = pool.inputs["startTask"]
     assert start["commandLine"].count("apt-get -o DPkg::Lock::Timeout=600 ") == 2
+    # apt-get update cannot wait for apt's lists lock (apt-daily at boot): it is retried
+    assert re.search(
+        r"for \w+ in [\d ]+; do apt-get [^;]*update && break; sleep \d+; done;",
+        start["commandLine"],
+    )
     assert {"name": "DEBIAN_FRONTEND", "value": "noninteractive"} in start["environmentSettings"]
     (mount,) = pool.inputs["mountConfiguration"]
     assert mount["azureBlobFileSystemConfiguration"]["blobfuseOptions"].endswith("-o allow_other")
 
 
-def test_changing_a_pinned_prod_setting_stops_the_program_with_one_line() -> None:
+PINNED_CHANGES = [
+    # a new region: replaces the resource group and the storage account
+    ("location", "northeurope", "westeurope"),
+    # a new prefix: new logical names, so new resources for every one
+    ("namePrefix", "bfprd", "bfprod"),
+    # a named resource group instead of the auto-named one
+    ("resourceGroupName", "bfprod-rg", ""),
+    # a named storage account instead of the auto-named one
+    ("storageAccountName", "bfprodstore", ""),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "pinned"), PINNED_CHANGES)
+def test_changing_a_pinned_prod_setting_stops_the_program_with_one_line(
+    key: str, value: str, pinned: str
+) -> None:
     stopped: list[str] = []
 
     def program() -> None:
@@ -237,13 +257,14 @@ def test_changing_a_pinned_prod_setting_stops_the_program_with_one_line() -> Non
             stopped.append(str(exc))
 
     settings = load_stack_settings(REPO, "prod").pulumi_strings()
-    settings["batchflow:location"] = "northeurope"
+    settings[f"batchflow:{key}"] = value
     result = run_under_mocks(program, stack="prod", config=settings)
     assert result.resources == []
     (message,) = stopped
     (line,) = message.splitlines()
-    assert line.startswith("stack 'prod': batchflow:location: 'northeurope' differs from")
-    assert "'westeurope'" in line and "; fix: " in line
+    assert line.startswith(f"stack 'prod': batchflow:{key}: '{value}' differs from")
+    # the way out, in the same line
+    assert f"set it back to '{pinned}'" in line and "protectData: false" in line
 
 
 def test_bad_settings_stop_the_program_before_any_resource() -> None:
@@ -288,3 +309,15 @@ def _vcpus(vm_size: str) -> int:
     match = re.match(r"(?i)standard_[a-z]+(\d+)", vm_size)
     assert match, vm_size
     return int(match[1])
+
+
+def test_warnings_reach_pulumi_up_as_warnings() -> None:
+    # The plan prints them itself; `pulumi up` shows what the program logs.
+    settings = load_stack_settings(REPO, "dev").pulumi_strings()
+    settings["batchflow:pools"] = json.dumps(
+        {"render": {"mounts": [{"container": "inputs"}, {"container": "logs"}]}}
+    )
+    result = run_program("dev", settings)
+    (warning,) = [message for level, message in result.log if level == "warning"]
+    assert warning.startswith("stack 'dev': batchflow:pools.render.mounts: ")
+    assert "Azure/Batch#190" in warning
