@@ -21,7 +21,7 @@ from itertools import islice
 
 from batchflow.dsl import Job
 
-__all__ = ["Graph", "render"]
+__all__ = ["Graph", "numeric_index", "render"]
 
 
 @dataclass
@@ -87,7 +87,7 @@ class Graph:
                     found.append(hit)
             for n, (start, end) in enumerate(ranges):
                 if numeric is None:
-                    numeric = _numeric_index(job._ids)
+                    numeric = numeric_index(job._ids)
                     keys = [k for k, _ in numeric]
                 lo, hi = bisect_left(keys, start), bisect_right(keys, end)
                 members = numeric[lo:hi]
@@ -182,7 +182,7 @@ def _resolve_joined(job: Job) -> list[tuple[int, ...]] | None:
     return [tuple(islice(flow, ids.count(",") + 1)) if ids else empty for ids in columns]
 
 
-def _numeric_index(ids: Sequence[str]) -> list[tuple[int, int]]:
+def numeric_index(ids: Sequence[str]) -> list[tuple[int, int]]:
     """(integer value, position) of every task whose id is an integer, sorted."""
     out = []
     for pos, text in enumerate(ids):

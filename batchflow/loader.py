@@ -44,7 +44,10 @@ from batchflow.validation import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from batchflow import model
+    from batchflow.validation import JobTasks
 
 __all__ = ["Flow", "load"]
 
@@ -57,11 +60,18 @@ class Flow:
     jobs: list[Job]
     problems: list[Problem] = field(default_factory=list)
 
-    def validate(self, *, inputs: bool = True) -> list[Problem]:
+    def validate(
+        self,
+        *,
+        inputs: bool = True,
+        existing: Callable[[str], JobTasks | None] | None = None,
+    ) -> list[Problem]:
         """Problems found while reading plus each job's validation: errors, then warnings.
 
         With `inputs` (the default), a missing `inputs=` file is an error too, as `submit`
         would refuse it; `export` and `graph`, which stage nothing, skip that check.
+        `existing` answers for the jobs already stored where the flow goes (see
+        `validation.validate`): a dependency on a task such a job has is no error.
         """
         found = list(self.problems)
         # A job whose every task was refused while reading has no tasks: that is said already.
@@ -71,7 +81,7 @@ class Flow:
             if p.severity == "error" and (p.task_id or (p.field or "").startswith(("[", "tasks[")))
         }
         for job in self.jobs:
-            checked = validate(job, file=self.path)
+            checked = validate(job, file=self.path, existing=existing)
             if job.id in refused:
                 checked = [p for p in checked if p.code != "no-tasks"]
             found.extend(checked)
@@ -81,10 +91,16 @@ class Flow:
             p for p in found if p.severity != "error"
         ]
 
-    def check(self, *, inputs: bool = True, strict: bool = False) -> list[Problem]:
+    def check(
+        self,
+        *,
+        inputs: bool = True,
+        strict: bool = False,
+        existing: Callable[[str], JobTasks | None] | None = None,
+    ) -> list[Problem]:
         """Like `validate`, but raise `FlowInvalid` (with every problem) on any error, or on
         any warning too with `strict`."""
-        found = self.validate(inputs=inputs)
+        found = self.validate(inputs=inputs, existing=existing)
         if strict:
             found = [dataclasses.replace(p, severity="error") for p in found]
         if any(p.severity == "error" for p in found):

@@ -12,22 +12,32 @@ from __future__ import annotations
 
 import posixpath
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import asdict, dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from batchflow._gc import gc_paused
 from batchflow.dsl import Job, dep_tuple
 from batchflow.exceptions import FlowInvalid, located
-from batchflow.graph import Graph
+from batchflow.graph import Graph, numeric_index
 from batchflow.handoffs import stranded_files, unhanded_outputs
 from batchflow.names import ID_CHARS, check_id, did_you_mean, is_id
 from batchflow.redact import redact
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from pydantic import BaseModel, ValidationError
 
-__all__ = ["Problem", "check", "input_problems", "problems_from_validation_error", "validate"]
+__all__ = [
+    "JobTasks",
+    "Problem",
+    "check",
+    "input_problems",
+    "problems_from_validation_error",
+    "validate",
+]
 
 #: Batch's limit on the summed length of one task's dependsOn.taskIds.
 TASK_IDS_CHAR_LIMIT = 64000
@@ -37,6 +47,22 @@ _TASK_DIR_FILES = ("stdout.txt", "stderr.txt", "fileuploadout.txt", "fileuploade
 _SCRIPT = re.compile(
     r"(?:^|[\s'\"(;&|])((?:\./)?[\w.-]+(?:/[\w.-]+)*\.(?:py|sh|bash|R|pl|rb|js|jar|exe))(?=$|[\s'\";&|)])"
 )
+
+
+class JobTasks(Protocol):
+    """The tasks a job already holds where the flow goes (a backend's answer).
+
+    A flow may add tasks to an existing job, and their dependencies may name tasks an
+    earlier submit added: those are no typo.
+    """
+
+    def having(self, ids: Sequence[str]) -> set[str]:
+        """The ids among `ids` (lower-cased) that the job has."""
+        ...
+
+    def numbers(self, start: int, end: int) -> set[int]:
+        """The integers in `start..end` that an id of the job stands for (`taskIdRanges`)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +172,26 @@ def problems_from_validation_error(
     return problems
 
 
-def validate(job: Job, *, file: str | None = None) -> list[Problem]:
-    """Every error and warning of `job`, errors first."""
+def validate(
+    job: Job,
+    *,
+    file: str | None = None,
+    existing: Callable[[str], JobTasks | None] | None = None,
+) -> list[Problem]:
+    """Every error and warning of `job`, errors first.
+
+    `existing(job_id)` tells which tasks the stored job with that id already has (None:
+    there is no such job); it is asked only when a dependency names a task that is not
+    in the flow, and such a dependency is no error if the job has the task. Without it
+    every dependency must be in the flow.
+    """
     with gc_paused():
-        return _validate(job, file)
+        return _validate(job, file, existing)
 
 
-def _validate(job: Job, file: str | None) -> list[Problem]:
+def _validate(
+    job: Job, file: str | None, existing: Callable[[str], JobTasks | None] | None
+) -> list[Problem]:
     file = file or job.source
     errors: list[Problem] = []
     warnings: list[Problem] = []
@@ -321,7 +360,10 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             warn("shell-syntax", message, pos, "commandLine")
 
     graph = Graph.of(job)
-    for pos, field, name in graph.unknown:
+    unknown, incomplete = graph.unknown, graph.incomplete_ranges
+    if (unknown or incomplete) and existing is not None:
+        unknown, incomplete = _outside_the_flow(job, unknown, incomplete, existing)
+    for pos, field, name in unknown:
         if name.lower() == ids[pos].lower():
             error("self-dependency", "a task cannot depend on itself", pos, field)
             continue
@@ -333,7 +375,7 @@ def _validate(job: Job, file: str | None) -> list[Problem]:
             pos,
             field,
         )
-    for pos, n, start, end, missing in graph.incomplete_ranges:
+    for pos, n, start, end, missing in incomplete:
         what = "no task exists" if missing == end - start + 1 else f"{missing:,} ids do not exist"
         error(
             "unknown-dependency",
@@ -650,6 +692,37 @@ def input_problems(job: Job, *, file: str | None = None) -> list[Problem]:
                 )
             )
     return found
+
+
+def _outside_the_flow(
+    job: Job,
+    unknown: list[tuple[int, str, str]],
+    incomplete: list[tuple[int, int, int, int, int]],
+    existing: Callable[[str], JobTasks | None],
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, int, int, int, int]]]:
+    """The dependencies outside the flow that the stored job does not satisfy either:
+    `unknown` ids and `incomplete` ranges (as `Graph` gives them), less what the job
+    already has. A task naming itself stays unknown."""
+    ids = job._ids
+    names = sorted({name.lower() for pos, _, name in unknown if name.lower() != ids[pos].lower()})
+    if not names and not incomplete:
+        return unknown, incomplete
+    stored = existing(job.id)
+    if stored is None:
+        return unknown, incomplete
+    have = stored.having(names) if names else set()
+    unknown = [u for u in unknown if u[2].lower() not in have or u[2].lower() == ids[u[0]].lower()]
+    if not incomplete:
+        return unknown, incomplete
+    numeric = numeric_index(ids)
+    keys = [k for k, _ in numeric]
+    still: list[tuple[int, int, int, int, int]] = []
+    for pos, n, start, end, _ in incomplete:
+        mine = set(keys[bisect_left(keys, start) : bisect_right(keys, end)])
+        absent = end - start + 1 - len(mine | stored.numbers(start, end))
+        if absent:
+            still.append((pos, n, start, end, absent))
+    return unknown, still
 
 
 def check(job: Job, *, file: str | None = None) -> list[Problem]:

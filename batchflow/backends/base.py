@@ -17,7 +17,7 @@ whether it ran here or on a pool.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -31,11 +31,13 @@ __all__ = [
     "FileInfo",
     "JobState",
     "JobStatus",
+    "StoredTasks",
     "SubmitResult",
     "TaskCounts",
     "TaskInfo",
     "TaskState",
     "each_task",
+    "stored_tasks",
 ]
 
 JobState = Literal[
@@ -293,6 +295,72 @@ def each_task(
         yield from page
         if continuation is None:
             return
+
+
+class StoredTasks:
+    """What a stored job already holds, asked of its backend (`validation.JobTasks`), so
+    that a flow adding tasks to the job may depend on tasks an earlier submit added.
+
+    A few ids are looked up one by one; more ids, or a range, read the job's listing
+    once.
+    """
+
+    #: Up to this many ids are looked up one at a time rather than by a listing.
+    FEW = 20
+
+    def __init__(self, backend: Backend, job_id: str) -> None:
+        self.backend = backend
+        self.job_id = job_id
+        self._keys: set[str] | None = None
+        self._numbers: list[int] = []
+
+    def _listing(self) -> set[str]:
+        if self._keys is None:
+            from batchflow.graph import numeric_index
+
+            ids = [t.id for t in each_task(self.backend, self.job_id)]
+            self._keys = {i.lower() for i in ids}
+            self._numbers = [n for n, _ in numeric_index(ids)]
+        return self._keys
+
+    def having(self, ids: Sequence[str]) -> set[str]:
+        """The ids among `ids` (lower-cased) that the job has."""
+        if self._keys is None and len(ids) <= self.FEW:
+            from batchflow.exceptions import BackendError
+
+            found: set[str] = set()
+            for task_id in ids:
+                try:
+                    self.backend.task(self.job_id, task_id)
+                except BackendError as exc:
+                    if exc.code != "TaskNotFound":
+                        raise
+                else:
+                    found.add(task_id.lower())
+            return found
+        keys = self._listing()
+        return {i.lower() for i in ids if i.lower() in keys}
+
+    def numbers(self, start: int, end: int) -> set[int]:
+        """The integers in `start..end` that an id of the job stands for."""
+        from bisect import bisect_left, bisect_right
+
+        self._listing()
+        numbers = self._numbers
+        return set(numbers[bisect_left(numbers, start) : bisect_right(numbers, end)])
+
+
+def stored_tasks(backend: Backend, job_id: str) -> StoredTasks | None:
+    """The tasks of the job `job_id` of `backend`, or None if it has no such job."""
+    from batchflow.exceptions import BackendError
+
+    try:
+        backend.job_status(job_id)
+    except BackendError as exc:
+        if exc.code == "JobNotFound":
+            return None
+        raise
+    return StoredTasks(backend, job_id)
 
 
 # Optional methods a backend may add (the CLI checks with `getattr`), kept out of the

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,9 +20,10 @@ from batchflow.cli.output import (
 )
 
 if TYPE_CHECKING:
+    from batchflow.backends.base import Backend
     from batchflow.dsl import Job
     from batchflow.loader import Flow
-    from batchflow.validation import Problem
+    from batchflow.validation import JobTasks, Problem
 
 FlowArg = Annotated[
     Path,
@@ -41,6 +44,15 @@ OutputOpt = Annotated[
 ]
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Treat warnings as errors (exit 2), e.g. in CI.")
+]
+StateDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="BATCHFLOW_STATE_DIR",
+        help="Where the local engine keeps its state (default: ./.batchflow).",
+        show_default=False,
+    ),
 ]
 
 
@@ -63,15 +75,20 @@ def validate(
     job_id: JobIdOpt = None,
     pool_id: PoolIdOpt = None,
     strict: StrictOpt = False,
+    state_dir: StateDirOpt = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Check a flow as Batch and submit would: every error and warning at once.
 
-    Exit code 0 when there is no error (warnings allowed, unless --strict), 2 otherwise.
+    A dependency on a task that is not in the flow is an error unless the job already
+    exists where submit would put it (the state directory, or the target) and has that
+    task. Exit code 0 when there is no error (warnings allowed, unless --strict), 2
+    otherwise.
     """
     with failures():
         loaded = _load(flow, job_id, pool_id)
-        problems = loaded.validate()
+        with _stored_jobs(state_dir) as existing:
+            problems = loaded.validate(existing=existing)
         errors = [p for p in problems if p.severity == "error"]
         warnings = [p for p in problems if p.severity == "warning"]
         failed = bool(errors) or (strict and bool(warnings))
@@ -107,6 +124,27 @@ def validate(
                 print_warnings(warnings)
         if failed:
             raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@contextlib.contextmanager
+def _stored_jobs(state_dir: Path | None) -> Iterator[Callable[[str], JobTasks | None]]:
+    """`existing` for `Flow.validate`: the jobs where submit would put the flow, asked of
+    the backend only if a dependency names a task outside the flow."""
+    opened: list[Backend] = []
+
+    def existing(job_id: str) -> JobTasks | None:
+        from batchflow.backends.base import stored_tasks
+        from batchflow.cli.target import backend
+
+        if not opened:
+            opened.append(backend(state_dir))
+        return stored_tasks(opened[0], job_id)
+
+    try:
+        yield existing
+    finally:
+        for each in opened:
+            each.close()
 
 
 def print_warnings(warnings: list[Problem], *, stderr: bool = False) -> None:

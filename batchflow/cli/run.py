@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +19,7 @@ from batchflow.cli.flow import (
     JobOpt,
     OutputOpt,
     PoolIdOpt,
+    StateDirOpt,
     StrictOpt,
     print_warnings,
 )
@@ -38,16 +38,6 @@ if TYPE_CHECKING:
     from batchflow.backends.base import Backend, JobStatus
 
 __all__ = ["StateDirOpt", "job_result", "register", "submit"]
-
-StateDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--state-dir",
-        envvar="BATCHFLOW_STATE_DIR",
-        help="Where the local engine keeps its state (default: ./.batchflow).",
-        show_default=False,
-    ),
-]
 
 
 def job_result(backend: Backend, status: JobStatus) -> dict[str, Any]:
@@ -138,11 +128,15 @@ def submit(
         # The engine starts while the flow loads; it runs nothing until the job is stored.
         getattr(backend, "start_early", lambda: None)()
         try:
+            from batchflow.backends.base import stored_tasks
             from batchflow.cli.progress import watch
             from batchflow.loader import load
 
             loaded = load(flow, job_id=job_id, pool_id=pool_id)
-            warnings = loaded.check(strict=strict)
+            # A dependency outside the flow may name a task the job already has.
+            warnings = loaded.check(
+                strict=strict, existing=lambda job_id: stored_tasks(backend, job_id)
+            )
             # The flow's warnings (folded as validate folds them), before anything runs.
             print_warnings(warnings, stderr=True)
             jobs = loaded.jobs if job is None else [loaded.job(job)]

@@ -144,6 +144,67 @@ def test_a_changed_task_needs_replace(flow: Path, state_dir: Path) -> None:
     assert invoke("logs", "cli-job", "a", *s)[1] == "hello again\n"
 
 
+#: Task-only files adding to a job whose tasks 1..30 and `prep` an earlier submit added.
+LATER = {
+    # a range over the earlier tasks (the tutorial's merge, added after its parents)
+    "range": [{"id": "merge", "dependsOn": {"taskIdRanges": [{"start": 1, "end": 30}]}}],
+    # a few ids, each looked up
+    "ids": [{"id": "after", "dependsOn": {"taskIds": ["7", "PREP"]}}],
+    # more ids than are looked up one by one: the job's listing is read instead
+    "many ids": [{"id": f"after-{i}", "dependsOn": {"taskIds": [str(i)]}} for i in range(1, 26)],
+}
+
+
+@pytest.mark.parametrize("name", list(LATER))
+def test_validate_and_submit_accept_a_dependency_on_a_task_the_job_has(
+    name: str, tmp_path: Path, state_dir: Path
+) -> None:
+    s = ("--state-dir", str(state_dir))
+    first = tmp_path / "first.json"
+    tasks = [{"id": str(i), "commandLine": "/bin/true"} for i in range(1, 31)]
+    prep = {"id": "prep", "commandLine": "/bin/true"}
+    first.write_text(
+        json.dumps({"id": "grow", "usesTaskDependencies": True, "tasks": [*tasks, prep]})
+    )
+    later = tmp_path / "later.json"
+    later.write_text(json.dumps([{**t, "commandLine": "/bin/true"} for t in LATER[name]]))
+    code, _, err = invoke("validate", str(later), "--job-id", "grow", *s)
+    assert code == 2 and ("is not in job 'grow'" in err or "no task exists" in err)  # no job yet
+    code, _, err = invoke("submit", str(first), *s)
+    assert code == 0, err
+    code, _, err = invoke("validate", str(later), "--job-id", "grow", *s)
+    assert code == 0, err
+    code, out, err = invoke("submit", str(later), "--job-id", "grow", *s, "--output", "json")
+    assert code == 0, err
+    assert json.loads(out)["jobs"][0]["counts"]["succeeded"] == 31 + len(LATER[name])
+
+
+def test_validate_and_submit_refuse_a_dependency_neither_in_the_flow_nor_the_job(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    s = ("--state-dir", str(state_dir))
+    first = tmp_path / "first.json"
+    tasks = [{"id": str(i), "commandLine": "/bin/true"} for i in (1, 2)]
+    first.write_text(json.dumps({"id": "grow", "usesTaskDependencies": True, "tasks": tasks}))
+    assert invoke("submit", str(first), *s)[0] == 0
+    typos = {
+        "taskIds": {"taskIds": ["1", "procss"]},
+        "taskIdRanges": {"taskIdRanges": [{"start": 1, "end": 3}]},  # 3 is not there
+    }
+    for field, depends in typos.items():
+        later = tmp_path / "later.json"
+        later.write_text(
+            json.dumps([{"id": "x", "commandLine": "/bin/true", "dependsOn": depends}])
+        )
+        for command in ("validate", "submit"):
+            code, _, err = invoke(command, str(later), "--job-id", "grow", *s)
+            errors = [line for line in err.splitlines() if line.startswith("error:")]
+            assert code == 2 and len(errors) == 1, (command, err)
+            assert f"task 'x' dependsOn.{field}[" in errors[0], (command, err)
+    code, out, _ = invoke("status", "grow", *s, "--output", "json")
+    assert json.loads(out)["counts"]["completed"] == 2  # nothing of the typos was added
+
+
 def test_an_unusable_state_dir_is_one_line(flow: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
