@@ -69,6 +69,7 @@ ADVICE = {
     "TaskDependenciesNotSpecifiedOnJob": "use another job id, or delete the job first",
     "PropertyCannotBeUpdated": "delete the job first, or use another job id",
     "RequiredSlotsUnavailable": "submit with --slots {requiredSlots} or more",
+    "PoolNotSpecified": "name one in the flow (pool=, poolInfo.poolId) or with --pool-id",
 }
 #: Exit code of a backend error by kind: bad input (2) except when the backend itself
 #: cannot answer (3).

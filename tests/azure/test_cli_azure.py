@@ -132,7 +132,9 @@ def test_an_outputs_file_before_or_after_the_command(
         (["submit", "flow.py", "--slots", "2"], {}, "--slots shapes the local engine"),
         (["status", "nope"], {}, "job 'nope' does not exist"),
         (["submit", "nopool.py", "--pool-id", "nope"], {}, "pool 'nope' does not exist"),
-        (["submit", "nopool.py"], {}, "the flow names no pool and the target has no pools"),
+        # the backend says what is wrong, the CLI which flag helps
+        (["submit", "nopool.py"], {}, "has no pools (none) (name one in the flow (pool="),
+        (["submit", "nopool.py"], {}, "or with --pool-id)"),
         (["jobs"], {"AZURE_BATCH_ACCESS_KEY": "d3Jvbmcta2V5"}, "refused the credential"),
         (
             ["jobs"],

@@ -104,9 +104,8 @@ class AzureBackend:
             names = ", ".join(sorted(self.target.pool_ids)) or "none"
             raise BackendError(
                 f"job '{job.id}' poolInfo: the flow names no pool and the target has "
-                f"{'several' if self.target.pool_ids else 'no'} pools ({names}); give one "
-                "with pool= in the flow or --pool-id",
-                code="InvalidPropertyValue",
+                f"{'several' if self.target.pool_ids else 'no'} pools ({names})",
+                code="PoolNotSpecified",
                 job_id=job.id,
             )
         spec["poolInfo"] = {**(spec.get("poolInfo") or {}), "poolId": pool_id}

@@ -125,7 +125,8 @@ class Sealer:
             raise StateError(
                 f"a secret sealed in the state directory '{self.key_file.parent}' cannot be "
                 f"opened with its key file '{self.key_file.name}' (the key was replaced or "
-                "the state file altered); submit the job again with --replace"
+                "the state file altered): the task must be added again (replaced, or its job "
+                "deleted)"
             ) from None
 
     def _open_hmac_keystream(self, raw: bytes) -> str:
