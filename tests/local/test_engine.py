@@ -221,23 +221,65 @@ def test_job_action_disable_and_none(backend: LocalBackend, tmp_path: Path) -> N
     assert status.state == "disabled"
 
 
+def gated(gate: Path, then: str = "") -> str:
+    """A command that waits until `gate` exists, then runs `then` (the test decides when
+    it ends)."""
+    wait = f"until [ -e {gate} ]; do sleep 0.01; done"
+    return f"{SH} '{wait}; {then}'" if then else f"{SH} '{wait}'"
+
+
 def test_max_parallel_tasks_limits_concurrency(backend: LocalBackend, tmp_path: Path) -> None:
-    log = tmp_path / "log"
+    gate = tmp_path / "gate"
     job = Job("parallel", max_parallel_tasks=1)
     for i in range(4):
-        job.task(f"t{i}", f"{SH} 'echo start >> {log}; sleep 0.05; echo end >> {log}'")
-    run(backend, job)
-    assert log.read_text().split() == ["start", "end"] * 4
+        job.task(f"t{i}", gated(gate))
+    backend.submit(job)
+    try:
+        # Every task is ready at once and the node has 2 slots: an engine that ignored the
+        # limit would start two in its first scheduling pass, committed together.
+        wait_for(lambda: any(t.state == "running" for t in backend.tasks("parallel")))
+        states = [t.state for t in backend.tasks("parallel")]  # one read: one snapshot
+        assert states.count("running") == 1, states
+        # The free slot is there: another job's task gets it while t0 holds the limit.
+        probe = Job("probe")
+        probe.task("p", "/bin/true")
+        assert run(backend, probe).counts.succeeded == 1
+        assert backend.job_status("parallel").counts.running == 1
+    finally:
+        gate.touch()
+    assert wait_until_done(backend, "parallel").counts.succeeded == 4
 
 
 def test_required_slots_take_the_whole_node(backend: LocalBackend, tmp_path: Path) -> None:
-    log = tmp_path / "log"
+    gate = tmp_path / "gate"
     job = Job("slots")
-    job.task("big", f"{SH} 'echo start >> {log}; sleep 0.2; echo end >> {log}'", required_slots=2)
-    job.task("small", f"{SH} 'echo small >> {log}'")
-    run(backend, job)
-    lines = log.read_text().split()
-    assert lines.index("small") != 1  # never between the big task's start and end
+    job.task("big", gated(gate), required_slots=2)
+    job.task("small", "/bin/true")
+    backend.submit(job)
+    try:
+        # (The order within a job is not Batch's promise: `small` may have run first.)
+        wait_for(lambda: backend.task("slots", "big").state == "running")
+        # Make the engine schedule again: it applies a request filed now (a terminate of
+        # another job, which cannot start a task either) in a pass that could start
+        # `small`, and commits the two together.
+        probe = Job("probe")
+        probe.task("p", "/bin/true")
+        backend.submit(probe)
+        backend.terminate("probe")
+        wait_for(lambda: backend.job_status("probe").state == "completed")
+        tasks = {t.id: t for t in backend.tasks("slots")}  # one read: one snapshot
+        big, small = tasks["big"], tasks["small"]
+        assert big.state == "running" and big.start_time is not None
+        assert small.state == "active" or (
+            small.end_time is not None and small.end_time <= big.start_time
+        ), (small.state, small.start_time, big.start_time)
+    finally:
+        gate.touch()
+    status = wait_until_done(backend, "slots")
+    assert status.counts.succeeded == 2
+    big, small = backend.task("slots", "big"), backend.task("slots", "small")
+    assert big.start_time and big.end_time and small.start_time and small.end_time
+    assert small.start_time >= big.end_time or small.end_time <= big.start_time
 
 
 def test_higher_priority_jobs_start_first(state_dir: Path, tmp_path: Path) -> None:
