@@ -296,3 +296,40 @@ def test_filter_errors_name_what_was_refused(emulator: EmulatorHandle) -> None:
         assert reason in details["Reason"]
     status, _, body = raw(emulator, "GET", "/jobs/f/tasks?api-version=x&maxresults=5000")
     assert (status, json.loads(body)["code"]) == (400, "OutOfRangeQueryParameterValue")
+
+
+def test_the_cli_prints_the_task_the_emulator_answers(emulator: EmulatorHandle) -> None:
+    """One serializer: `batchflow tasks --output json` on the emulator's state directory
+    prints each task as the emulator's GET answers it (less the url, which only the HTTP
+    edge knows)."""
+    from typer.testing import CliRunner
+
+    from batchflow.cli.main import app
+
+    raw(emulator, "POST", "/jobs?api-version=x", job_spec("shared", usesTaskDependencies=True))
+    tasks = [
+        {"id": "waits", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["never"]}},
+        {"id": "fails", "commandLine": "/bin/false", "constraints": {"maxTaskRetryCount": 1}},
+        {
+            "id": "ok",
+            "commandLine": "/bin/true",
+            "environmentSettings": [{"name": "A", "value": "1"}],
+        },
+    ]
+    raw(emulator, "POST", "/jobs/shared/addtaskcollection?api-version=x", {"value": tasks})
+
+    def printed() -> list[dict[str, Any]] | None:
+        result = CliRunner().invoke(
+            app,
+            ["tasks", "shared", "--output", "json", "--state-dir", str(emulator.state_dir)],
+        )
+        assert result.exit_code == 0, result.stderr
+        found: list[dict[str, Any]] = json.loads(result.stdout)
+        done = sum(t["state"] == "completed" for t in found) == 2
+        return found if done else None
+
+    for shown in wait_for(printed):
+        _, _, body = raw(emulator, "GET", f"/jobs/shared/tasks/{shown['id']}?api-version=x")
+        answered = json.loads(body)
+        del answered["odata.metadata"], answered["url"]
+        assert shown == answered
