@@ -242,3 +242,17 @@ def test_monitoring_commands_do_not_load_pydantic(tmp_path: Path, state_dir: Pat
             timeout=WAIT,
         )
         assert result.stderr.strip().splitlines()[-1] == "False", (args, result.stderr)
+
+
+def test_a_standard_module_name_next_to_the_flow_does_not_stop_the_engine(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project with its own `re.py` or `json.py`: the engine, started from that folder,
+    still imports the standard library's."""
+    for name in ("re", "json", "selectors"):
+        write(tmp_path / f"{name}.py", f"raise SystemExit('the folder of the flow: {name}.py')\n")
+    write(tmp_path / "flow.py", QUICK)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke("submit", "flow.py", "--state-dir", str(state_dir))
+    assert code == 0, err
+    assert "quick  completed (AllTasksComplete)" in out

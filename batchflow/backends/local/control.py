@@ -129,6 +129,28 @@ def poke(state: StateDir) -> bool:
 _ANSWER_TIMEOUT = 10.0
 
 
+def engine_argv(state: StateDir, *extra: str) -> list[str]:
+    """The command line of an engine process for `state` (see `engine_environment`).
+
+    `-P` keeps the caller's working directory off the engine's `sys.path`: a user's
+    `re.py` or `json.py` next to the flow would otherwise replace the standard library's
+    module in the engine.
+    """
+    return [sys.executable, "-P", "-m", "batchflow.backends.local.engine", str(state.root), *extra]
+
+
+def engine_environment() -> dict[str, str]:
+    """The caller's environment with `PYTHONPATH` starting at the folder that holds this
+    copy of batchflow, so the engine runs the caller's code (a source tree run with
+    `python -m batchflow` too, which `-P` would otherwise leave unfound)."""
+    from batchflow.backends.local.runner import PACKAGE_ROOT
+
+    env = dict(os.environ)
+    rest = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = PACKAGE_ROOT + (os.pathsep + rest if rest else "")
+    return env
+
+
 class EarlyEngine:
     """An engine process started ahead of the job it will run (see the module docstring)."""
 
@@ -141,14 +163,8 @@ class EarlyEngine:
         self._sock: socket.socket | None = ours
         try:
             self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "batchflow.backends.local.engine",
-                    str(state.root),
-                    "--hold",
-                    str(theirs.fileno()),
-                ],
+                engine_argv(state, "--hold", str(theirs.fileno())),
+                env=engine_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -207,7 +223,8 @@ def ensure_engine(state: StateDir) -> None:
     with open(state.log, "ab") as log:
         # The engine forks into the background and its first process exits at once.
         subprocess.run(
-            [sys.executable, "-m", "batchflow.backends.local.engine", str(state.root)],
+            engine_argv(state),
+            env=engine_environment(),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -92,7 +92,7 @@ def spawn(
 
 
 #: The folder that holds the `batchflow` package the engine runs.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 _STAGE = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from batchflow.backends.local.stage import main; sys.exit(main(sys.argv[2:]))"
@@ -106,7 +106,7 @@ def stage_argv(spec_path: Path) -> list[str]:
     the engine's own copy of batchflow: a `-m` would import whichever one the interpreter's
     site-packages point at, another checkout's for an engine run from a source tree.
     """
-    return [sys.executable, "-I", "-c", _STAGE, _PACKAGE_ROOT, str(spec_path)]
+    return [sys.executable, "-I", "-c", _STAGE, PACKAGE_ROOT, str(spec_path)]
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
