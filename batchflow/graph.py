@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from batchflow.dsl import Job
+from batchflow.names import task_number
 
 __all__ = ["Graph", "numeric_index", "render"]
 
@@ -186,8 +187,9 @@ def numeric_index(ids: Sequence[str]) -> list[tuple[int, int]]:
     """(integer value, position) of every task whose id is an integer, sorted."""
     out = []
     for pos, text in enumerate(ids):
-        if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
-            out.append((int(text), pos))
+        number = task_number(text)
+        if number is not None:
+            out.append((number, pos))
     out.sort()
     return out
 

@@ -17,13 +17,36 @@ import posixpath
 import re
 from collections.abc import Iterable
 
-__all__ = ["ID", "ID_CHARS", "check_id", "did_you_mean", "is_id", "path_problem"]
+__all__ = [
+    "ID",
+    "ID_CHARS",
+    "check_id",
+    "did_you_mean",
+    "is_id",
+    "path_problem",
+    "task_number",
+]
 
 #: The characters of an id, as a regex class: letters, digits, '-' and '_'.
 ID_CHARS = "[A-Za-z0-9_-]"
 #: Batch's id rule for jobs, tasks and pools: "up to 64 characters: any combination of
 #: alphanumeric characters, hyphens and underscores" (compared case-insensitively).
 ID = re.compile(ID_CHARS + "{1,64}")
+
+
+def task_number(task_id: str) -> int | None:
+    """The integer a task id stands for in `taskIdRanges`, else None: Batch puts a task in
+    a range when its id parses as an int32 (`007` is 7, `-5` is -5; `5a` and `²` are not).
+
+    >>> task_number("007"), task_number("-5"), task_number("frame-7"), task_number("2147483648")
+    (7, -5, None, None)
+    """
+    digits = task_id[1:] if task_id[:1] == "-" else task_id
+    if digits.isdigit() and digits.isascii() and len(digits) <= 10:
+        value = int(task_id)
+        if -(2**31) <= value <= 2**31 - 1:
+            return value
+    return None
 
 
 def is_id(text: str) -> bool:

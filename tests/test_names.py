@@ -6,7 +6,7 @@ import pytest
 
 from batchflow import model
 from batchflow.infra.rules import POOL_ID, relative_path_problem
-from batchflow.names import did_you_mean, is_id, path_problem
+from batchflow.names import did_you_mean, is_id, path_problem, task_number
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,31 @@ def test_did_you_mean() -> None:
     assert did_you_mean("procss", ["process", "merge"]) == "process"
     assert did_you_mean("zzz", ["process", "merge"]) is None
     assert did_you_mean("maxWallClock", ["maxWallClockTime"], cutoff=0.7) == "maxWallClockTime"
+
+
+@pytest.mark.parametrize(
+    ("task_id", "number"),
+    [
+        ("7", 7),
+        ("007", 7),
+        ("-5", -5),
+        ("2147483647", 2147483647),
+        ("2147483648", None),
+        ("-2147483648", -2147483648),
+        ("-", None),
+        ("5a", None),
+        ("frame-7", None),
+        ("²", None),
+        ("٣", None),
+    ],
+)
+def test_one_rule_says_which_ids_a_task_id_range_takes(task_id: str, number: int | None) -> None:
+    from batchflow.backends.azure.backend import _names
+    from batchflow.backends.local.catalog import number_of
+    from batchflow.graph import numeric_index
+
+    assert task_number(task_id) == number
+    # validation, the local service and the Azure backend's settled check agree
+    assert number_of(task_id) == number
+    assert numeric_index([task_id]) == ([] if number is None else [(number, 0)])
+    assert _names(task_id)[1:] == (() if number is None else (number,))

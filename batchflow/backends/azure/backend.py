@@ -24,6 +24,7 @@ from batchflow.backends.base import (
     parse_time,
 )
 from batchflow.exceptions import BackendError
+from batchflow.names import task_number
 from batchflow.redact import redact
 
 if TYPE_CHECKING:
@@ -470,9 +471,8 @@ class AzureBackend:
 def _names(task_id: str) -> tuple[str | int, ...]:
     """How dependencies name a task: its id (case-insensitively), and for a numeric id
     its number too (a range's `1-10` takes `007` as 7, as Batch does)."""
-    if task_id.isdigit() and task_id.isascii():
-        return (task_id.lower(), int(task_id))
-    return (task_id.lower(),)
+    number = task_number(task_id)
+    return (task_id.lower(),) if number is None else (task_id.lower(), number)
 
 
 def _satisfies_when_failed(task: dict[str, Any]) -> bool:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchflow.backends.local.store import Store
 from batchflow.exceptions import BackendError
+from batchflow.names import task_number
 
 if TYPE_CHECKING:
     import sqlite3
@@ -55,12 +56,8 @@ def canonical(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def number_of(task_id: str) -> int | None:
-    """The integer a task id stands for in `taskIdRanges` (`007` is 7), else None."""
-    if task_id.isdigit() and task_id.isascii() and len(task_id) <= 10:
-        value = int(task_id)
-        return value if value <= 2**31 - 1 else None
-    return None
+#: The integer a task id stands for in `taskIdRanges` (one rule: `batchflow.names`).
+number_of = task_number
 
 
 @dataclass(slots=True)
