@@ -246,7 +246,15 @@ class SubmitError(BackendError):
 
 
 class StateError(BatchflowError):
-    """The state store cannot be used (unwritable directory, full disk, corrupt file)."""
+    """The state store cannot be used (unwritable directory, full disk, corrupt file).
+
+    `elsewhere`: whether using another state directory is the way out (the CLI then says
+    how to choose one); False when the message says what to do itself.
+    """
+
+    def __init__(self, message: str, *, elsewhere: bool = True) -> None:
+        super().__init__(message)
+        self.elsewhere = elsewhere
 
 
 class StagingError(BatchflowError):

@@ -99,7 +99,8 @@ def failures() -> Iterator[None]:
         error_line(backend_error_line(exc))
         raise typer.Exit(EXIT_BY_KIND.get(exc.kind, EXIT_BAD_INPUT)) from None
     except StateError as exc:
-        error_line(f"error: {exc} (choose another with --state-dir or BATCHFLOW_STATE_DIR)")
+        advice = " (choose another with --state-dir or BATCHFLOW_STATE_DIR)"
+        error_line(f"error: {exc}{advice if exc.elsewhere else ''}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except FlowInvalid as exc:
         errors = [p for p in exc.problems if p.severity == "error"]

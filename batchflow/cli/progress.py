@@ -179,7 +179,10 @@ def watch(
                         from batchflow.exceptions import StateError
 
                         tail = getattr(backend, "engine_log_tail", lambda: None)()
-                        raise StateError(f"the local engine keeps stopping: {tail or 'no log'}")
+                        raise StateError(
+                            f"the local engine keeps stopping: {tail or 'no log'}",
+                            elsewhere=False,
+                        )
             # The last few tasks: look more often, so the end is seen when it comes (for
             # half a second after the last change; a long last task is watched at the
             # usual pace).

@@ -222,7 +222,10 @@ def test_a_changed_input_file_is_a_changed_task(backend: LocalBackend, tmp_path:
     data.write_text("two\n")
     with pytest.raises(BackendError) as caught:
         backend.submit(flow())
-    assert caught.value.code == "TaskDefinitionChanged" and "inputs" in str(caught.value)
+    assert (
+        caught.value.code == "TaskDefinitionChanged"
+        and "the content of its inputs= files changed" in str(caught.value)
+    )
     assert backend.submit(flow(), replace=True).replaced == 1
     wait_until_done(backend, "inputs-changed")
     assert backend.read_file("inputs-changed", "read", "stdout.txt") == b"two\n"

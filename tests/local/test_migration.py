@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,17 @@ def test_a_state_directory_of_a_newer_release_is_refused_in_one_line(old_state: 
     with pytest.raises(StateError) as caught:
         Store(old_state)
     assert "newer batchflow" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_cli_says_what_to_do_once_for_a_newer_state_directory(old_state: Path) -> None:
+    with sqlite3.connect(old_state / "state.db") as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    done = subprocess.run(
+        [sys.executable, "-m", "batchflow", "jobs", "--state-dir", str(old_state)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "upgrade batchflow" in done.stderr
+    assert "--state-dir" not in done.stderr  # its own advice, not the generic one as well

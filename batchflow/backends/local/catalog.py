@@ -397,6 +397,8 @@ def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     """The first top-level field (sorted) whose value differs."""
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
+            if key == "$inputsDigest":
+                return "the content of its inputs= files"
             return key.lstrip("$")
     return "definition"
 

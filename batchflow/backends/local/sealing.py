@@ -126,7 +126,8 @@ class Sealer:
                 f"a secret sealed in the state directory '{self.key_file.parent}' cannot be "
                 f"opened with its key file '{self.key_file.name}' (the key was replaced or "
                 "the state file altered): the task must be added again (replaced, or its job "
-                "deleted)"
+                "deleted)",
+                elsewhere=False,
             ) from None
 
     def _open_hmac_keystream(self, raw: bytes) -> str:

@@ -375,7 +375,8 @@ class Store:
                 raise StateError(
                     f"the state directory '{self.root}' was written by a newer batchflow "
                     f"(schema {version}, this one knows {SCHEMA_VERSION}): upgrade batchflow, "
-                    "or choose another state directory"
+                    "or choose another state directory",
+                    elsewhere=False,
                 )
             else:
                 while version < SCHEMA_VERSION:
