@@ -60,7 +60,7 @@ ADVICE = {
     "TaskNotFound": "`batchflow tasks {job}` lists its tasks",
     "TaskDefinitionChanged": "submit with --replace to run it again with the new definition",
     "JobDefinitionChanged": "submit with --replace to update it, or delete the job first",
-    "JobCompleted": "delete it first (`batchflow delete {job}`) or use another job id",
+    "JobCompleted": "to run it again: `batchflow delete {job}`, then submit; or use another job id",
     "JobBeingTerminated": "wait until it is completed, then delete it or use another job id",
     "JobBeingDeleted": "wait until it is gone, then submit again",
     "TaskNotCompleted": "wait until it has completed",

@@ -366,3 +366,22 @@ def test_status_says_when_no_engine_runs_the_job_and_watch_resumes_it(
     assert "no engine is running" not in err
     info = json.loads(invoke("tasks", "orphaned", *s, "--output", "json")[1])[0]
     assert info["executionInfo"]["requeueCount"] == 1  # the dead engine's run was requeued
+
+
+def test_a_completed_job_is_not_updated_and_the_line_says_what_to_do(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    path = tmp_path / "done.py"
+    path.write_text(
+        "from batchflow import Job\n"
+        "job = Job('done', on_all_tasks_complete='terminatejob')\n"
+        "job.task('t', '/bin/true')\n"
+    )
+    s = ("--state-dir", str(state_dir))
+    assert invoke("submit", str(path), *s)[0] == 0
+    code, _, err = invoke("update", "done", "--priority", "7", *s)
+    assert code == 2
+    assert err == (
+        "error: job 'done' is completed: it cannot be updated (to run it again: "
+        "`batchflow delete done`, then submit; or use another job id)\n"
+    )
