@@ -64,6 +64,11 @@ class JobTasks(Protocol):
         """The integers in `start..end` that an id of the job stands for (`taskIdRanges`)."""
         ...
 
+    @property
+    def uses_task_dependencies(self) -> bool:
+        """Whether the job was created with `usesTaskDependencies` (fixed from then on)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -359,6 +364,20 @@ def _validate(
         if message:
             warn("shell-syntax", message, pos, "commandLine")
 
+    if existing is not None and settings.get("usesTaskDependencies") is not False:
+        with_deps = next(
+            (pos for pos in range(total) if dep_columns[pos] or range_columns[pos]), None
+        )
+        if with_deps is not None:
+            stored = existing(jid)
+            if stored is not None and not stored.uses_task_dependencies:
+                error(
+                    "dependencies-not-on-job",
+                    f"job '{jid}' was created without usesTaskDependencies, so its tasks "
+                    "cannot have dependencies (Batch cannot change it after creation)",
+                    with_deps,
+                    "after" if python else "dependsOn",
+                )
     graph = Graph.of(job)
     unknown, incomplete = graph.unknown, graph.incomplete_ranges
     if (unknown or incomplete) and existing is not None:

@@ -308,9 +308,10 @@ class StoredTasks:
     #: Up to this many ids are looked up one at a time rather than by a listing.
     FEW = 20
 
-    def __init__(self, backend: Backend, job_id: str) -> None:
+    def __init__(self, backend: Backend, job_id: str, *, uses_task_dependencies: bool) -> None:
         self.backend = backend
         self.job_id = job_id
+        self.uses_task_dependencies = uses_task_dependencies
         self._keys: set[str] | None = None
         self._numbers: list[int] = []
 
@@ -355,12 +356,13 @@ def stored_tasks(backend: Backend, job_id: str) -> StoredTasks | None:
     from batchflow.exceptions import BackendError
 
     try:
-        backend.job_status(job_id)
+        status = backend.job_status(job_id)
     except BackendError as exc:
         if exc.code == "JobNotFound":
             return None
         raise
-    return StoredTasks(backend, job_id)
+    uses = bool(status.wire.get("usesTaskDependencies"))
+    return StoredTasks(backend, job_id, uses_task_dependencies=uses)
 
 
 # Optional methods a backend may add (the CLI checks with `getattr`), kept out of the

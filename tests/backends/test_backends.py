@@ -236,3 +236,19 @@ def test_a_failure_line_quotes_stderr_but_never_repeats_the_failure(backend: Any
     assert lines["unfetched"].startswith("✗ unfetched  BlobDownloadMiscError: ")
     assert "http://127.0.0.1:9/input.txt" in lines["unfetched"]
     assert "stderr:" not in lines["unfetched"]
+
+
+def test_a_stored_job_tells_whether_it_takes_dependencies(backend: Any) -> None:
+    from batchflow.backends.base import stored_tasks
+
+    flat = Job("flat", pool=POOL)
+    flat.task("a", "/bin/true")
+    graph = Job("graph", pool=POOL)
+    graph.task("b", "/bin/true", after=graph.task("a", "/bin/true"))
+    backend.submit(flat)
+    backend.submit(graph)
+    found = {name: stored_tasks(backend, name) for name in ("flat", "graph", "nope")}
+    assert found["nope"] is None
+    assert found["flat"] is not None and not found["flat"].uses_task_dependencies
+    assert found["graph"] is not None and found["graph"].uses_task_dependencies
+    assert found["graph"].having(["A", "c"]) == {"a"}

@@ -205,6 +205,34 @@ def test_validate_and_submit_refuse_a_dependency_neither_in_the_flow_nor_the_job
     assert json.loads(out)["counts"]["completed"] == 2  # nothing of the typos was added
 
 
+def test_validate_says_what_submit_says_of_dependencies_on_a_job_without_them(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    s = ("--state-dir", str(state_dir))
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps([{"id": "a", "commandLine": "/bin/true"}]))
+    assert invoke("submit", str(plain), "--job-id", "flat", *s)[0] == 0
+    later = tmp_path / "later.json"
+    later.write_text(
+        json.dumps([{"id": "b", "commandLine": "/bin/true", "dependsOn": {"taskIds": ["a"]}}])
+    )
+    lines = {}
+    for command in ("validate", "submit"):
+        code, _, err = invoke(command, str(later), "--job-id", "flat", *s)
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert code == 2 and len(errors) == 1, (command, err)
+        lines[command] = errors[0]
+    assert lines["validate"] == lines["submit"]
+    assert (
+        "task 'b' dependsOn: job 'flat' was created without usesTaskDependencies"
+        in (lines["validate"])
+    )
+    # Without a job of that id, the same file is fine as it stands (submit creates the job
+    # with usesTaskDependencies) except for its dependency on a task it does not have.
+    code, _, err = invoke("validate", str(later), "--job-id", "fresh", *s)
+    assert code == 2 and "usesTaskDependencies" not in err
+
+
 def test_an_unusable_state_dir_is_one_line(flow: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
