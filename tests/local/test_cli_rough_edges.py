@@ -8,6 +8,7 @@ import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -183,12 +184,34 @@ def test_logs_follow_of_a_task_that_can_never_start_says_so(
     assert "dependency that failed" in result.stderr
 
 
+def open_when_running(state_dir: Path, job_id: str, gate: Path) -> None:
+    """Touch `gate` once a task of `job_id` runs (or after 60 s, so nothing hangs)."""
+    from batchflow.backends.local import LocalBackend
+
+    backend = LocalBackend(state_dir)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if backend.job_status(job_id).counts.running:
+                break
+            time.sleep(0.01)
+    finally:
+        backend.close()
+        gate.touch()
+
+
 def test_status_watch_follows_the_job_to_its_end(tmp_path: Path, state_dir: Path) -> None:
-    flow = write(tmp_path / "flow.py", QUICK.replace("echo hi", "sleep 0.5; echo hi"))
+    gate = tmp_path / "gate"
+    held = f"until test -e {gate}; do sleep 0.01; done; echo hi"
+    flow = write(tmp_path / "flow.py", QUICK.replace("echo hi", held))
     s = ("--state-dir", str(state_dir))
     code, out, _ = invoke("submit", str(flow), "--detach", *s)
     assert code == 0 and "batchflow status quick --watch" in out
+    # The task ends while --watch follows it: the gate opens once the task runs.
+    opener = threading.Thread(target=open_when_running, args=(state_dir, "quick", gate))
+    opener.start()
     code, out, _ = invoke("status", "quick", "--watch", *s)
+    opener.join()
     assert code == 0
     assert "quick  completed (AllTasksComplete)" in out
     assert "completed 1 " in out

@@ -22,17 +22,26 @@ from tests.local.conftest import wait_for, wait_until_done
 def test_sigkill_of_the_engine_mid_run_then_resume(state_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    gate = tmp_path / "gate"
     backend = LocalBackend(state_dir, slots=2)
     job = Job("crash", on_all_tasks_complete="terminatejob")
     previous = None
     for i in range(40):
-        # a chain every 4 tasks, so dependencies are in flight at the kill too
+        # a chain every 4 tasks, so dependencies are in flight at the kill too; from t10 on
+        # each task waits for the gate, so the kill finds both slots running
         after = previous if i % 4 else None
+        wait = f"; until test -e {gate}; do sleep 0.01; done" if i >= 10 else ""
         previous = job.task(
-            f"t{i:02d}", f"/bin/sh -c 'echo t{i:02d} >> {out}/t{i:02d}; sleep 0.05'", after=after
+            f"t{i:02d}", f"/bin/sh -c 'echo t{i:02d} >> {out}/t{i:02d}{wait}'", after=after
         )
     backend.submit(job)
-    wait_for(lambda: backend.job_status("crash").counts.completed >= 10)
+
+    def both_slots_gated() -> bool:
+        running = [t.id for t in backend.tasks("crash", state="running")]
+        done = backend.job_status("crash").counts.completed
+        return done > 0 and len(running) == 2 and all(t >= "t10" for t in running)
+
+    wait_for(both_slots_gated)
     pid = engine_pid(StateDir(state_dir))
     assert pid and pid > 0
     os.kill(pid, signal.SIGKILL)
@@ -40,7 +49,8 @@ def test_sigkill_of_the_engine_mid_run_then_resume(state_dir: Path, tmp_path: Pa
     reported = {t.id: t for t in backend.tasks("crash")}
     running_at_kill = {i for i, t in reported.items() if t.state == "running"}
     done_at_kill = {i: t for i, t in reported.items() if t.state == "completed"}
-    assert done_at_kill
+    assert done_at_kill and len(running_at_kill) == 2
+    gate.touch()
 
     backend.ensure_progress("crash")  # what `submit` does when it finds the engine gone
     status = wait_until_done(backend, "crash")
@@ -50,7 +60,7 @@ def test_sigkill_of_the_engine_mid_run_then_resume(state_dir: Path, tmp_path: Pa
     for task_id, before in done_at_kill.items():
         assert after[task_id] == before, f"result of {task_id} changed after the crash"
     ran_twice = {p.name for p in out.iterdir() if len(p.read_text().split()) > 1}
-    assert ran_twice <= running_at_kill
+    assert ran_twice == running_at_kill  # killed with the engine, run again: never lost
     assert all(len(p.read_text().split()) >= 1 for p in out.iterdir())
     assert len(list(out.iterdir())) == 40
     requeued = {i for i, t in after.items() if t.requeue_count}

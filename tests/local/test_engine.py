@@ -316,11 +316,17 @@ def test_job_wall_clock_terminates_the_job(backend: LocalBackend) -> None:
 
 
 def test_nodes_have_their_own_directories(state_dir: Path, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
     backend = LocalBackend(state_dir, slots=1, nodes=2)
     job = Job("two-nodes")
-    for i in range(4):
-        job.task(f"t{i}", f"{SH} 'echo $AZ_BATCH_NODE_ID; sleep 0.1'")
-    run(backend, job)
+    for i in range(4):  # held until both nodes run one: each node has had a task
+        job.task(
+            f"t{i}", f"{SH} 'echo $AZ_BATCH_NODE_ID; until test -e {gate}; do sleep 0.01; done'"
+        )
+    backend.submit(job)
+    wait_for(lambda: backend.job_status("two-nodes").counts.running == 2)
+    gate.touch()
+    wait_until_done(backend, "two-nodes")
     nodes = {t.node_id for t in backend.tasks("two-nodes")}
     assert nodes == {"node-1", "node-2"}
     for task in backend.tasks("two-nodes"):

@@ -274,21 +274,26 @@ def test_terminate_and_delete_with_tasks_made_ahead(backend: LocalBackend, state
 def test_after_a_sigkill_the_helper_goes_and_requeued_tasks_log_afresh(
     state_dir: Path, tmp_path: Path
 ) -> None:
+    gate = tmp_path / "gate"
     backend = LocalBackend(state_dir, slots=2)
     job = Job("killed", on_all_tasks_complete="terminatejob")
-    for i in range(30):
-        job.task(f"t{i:02d}", f"{SH} 'echo t{i:02d}; sleep 0.05'")
+    for i in range(30):  # from t04 on, each task waits for the gate after its echo
+        wait = f"; until test -e {gate}; do sleep 0.01; done" if i >= 4 else ""
+        job.task(f"t{i:02d}", f"{SH} 'echo t{i:02d}{wait}'")
     backend.submit(job)
-    wait_for(lambda: backend.job_status("killed").counts.completed >= 4)
+    wait_for(lambda: len(backend.tasks("killed", state="running")) == 2)
+    wait_for(lambda: backend.job_status("killed").counts.completed == 4)
     pid = engine_pid(StateDir(state_dir))
     assert pid and pid > 0
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: engine_pid(StateDir(state_dir)) is None)
+    gate.touch()
     # the helper sees its pipe close and exits by itself
     wait_for(lambda: not processes_of(state_dir))
     backend.ensure_progress("killed")
     status = wait_until_done(backend, "killed")
     assert status.counts.succeeded == 30
+    assert len([t for t in backend.tasks("killed") if t.requeue_count]) == 2  # ran twice
     for i in range(30):
         assert backend.read_file("killed", f"t{i:02d}", "stdout.txt") == f"t{i:02d}\n".encode()
     backend.close()
