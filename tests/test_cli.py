@@ -290,3 +290,52 @@ def test_the_real_command_line_with_one_command_built(
     )
     assert result.returncode == code
     assert expected in result.stdout + result.stderr
+
+
+def test_the_plain_progress_bar_draws_what_rich_draws() -> None:
+    from batchflow.cli.output import bar
+
+    assert bar(0, 4, failed=False, width=8) == " " * 8
+    assert bar(1, 4, failed=False, width=8) == "━━" + " " * 6
+    assert bar(1, 3, failed=False, width=8) == "━━╸" + " " * 5  # 2.67 cells: a half cell
+    assert bar(4, 4, failed=False, width=8) == "━" * 8
+    assert bar(0, 0, failed=False, width=8) == " " * 8  # an empty job
+    on = bar(1, 2, failed=True, width=4, on=True)
+    assert on == "\033[31m━━\033[0m\033[38;5;237m━━\033[0m"  # red once a task failed
+    assert bar(2, 2, failed=False, width=4, on=True) == "\033[32m━━━━\033[0m"
+    # the cells rich's ProgressBar draws (it drops the trailing blanks of a lone bar)
+    import io
+
+    from rich.console import Console
+    from rich.progress_bar import ProgressBar
+
+    for total in (1, 2, 3, 7, 13, 100, 1001):
+        for done in range(0, total + 1, max(1, total // 17)):
+            drawn = io.StringIO()
+            Console(file=drawn, width=40, color_system=None).print(
+                ProgressBar(total=total, completed=done, width=40), end=""
+            )
+            assert bar(done, total, failed=False).rstrip() == drawn.getvalue().rstrip()
+
+
+def test_styles_only_on_a_terminal_that_takes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from batchflow.cli import output
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(output.sys, "stdout", Tty())
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert output.colour()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not output.colour()
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("TERM", "dumb")
+    assert not output.colour()
+    monkeypatch.setattr(output.sys, "stdout", io.StringIO())
+    monkeypatch.setenv("TERM", "xterm")
+    assert not output.colour()

@@ -18,10 +18,13 @@ from batchflow.cli.flow import OutputOpt
 from batchflow.cli.output import (
     EXIT_BAD_INPUT,
     OutputFormat,
+    bar,
+    colour,
     console,
     error_line,
     failures,
     print_json,
+    styled,
 )
 from batchflow.cli.run import StateDirOpt, job_result
 from batchflow.cli.target import backend as backend_for
@@ -128,36 +131,25 @@ def status(
                 result["stalled"] = stalled
             print_json(result)
         else:
-            from rich.progress_bar import ProgressBar
-            from rich.table import Table
-
             c = s.counts
-            out = console()
+            on = colour()
             state = s.state + (f" ({s.terminate_reason})" if s.terminate_reason else "")
-            out.print(f"[bold]{s.id}[/]  {state}  {s.backend} pool '{s.pool_id}'")
-            grid = Table.grid(padding=(0, 2))
-            grid.add_row(
-                ProgressBar(
-                    total=c.total or 1,
-                    completed=c.completed,
-                    width=40,
-                    complete_style="red" if c.failed else "cyan",
-                    finished_style="red" if c.failed else "green",
-                ),
-                f"{c.completed:,}/{c.total:,}",
-                f"{100 * c.completed / (c.total or 1):.0f}%",
-            )
-            out.print(grid)
-            out.print(
+            lines = [
+                f"{styled(s.id, 'bold', on=on)}  {state}  {s.backend} pool '{s.pool_id}'",
+                f"{bar(c.completed, c.total, failed=bool(c.failed), on=on)}  "
+                f"{c.completed:,}/{c.total:,}  {100 * c.completed / (c.total or 1):.0f}%",
                 f"active {c.active:,}  running {c.running:,}  completed {c.completed:,} "
-                f"(succeeded {c.succeeded:,}, failed {c.failed:,})"
-            )
-            ended = f"  ended {_when(s.end_time)}" if s.end_time else ""
-            out.print(f"created {_when(s.creation_time)}{ended}")
+                f"(succeeded {c.succeeded:,}, failed {c.failed:,})",
+                f"created {_when(s.creation_time)}"
+                + (f"  ended {_when(s.end_time)}" if s.end_time else ""),
+            ]
             if s.wire:
-                out.print(_settings(s.wire), markup=False)
+                lines.append(_settings(s.wire))
             if s.outputs_location:
-                out.print(f"results: {s.outputs_location}", markup=False)
+                lines.append(f"results: {s.outputs_location}")
+            from batchflow.redact import redact
+
+            typer.echo(redact("\n".join(lines)))
             if stalled is not None:
                 error_line(f"warning: {stalled}")
         raise typer.Exit(1 if s.counts.failed else 0)

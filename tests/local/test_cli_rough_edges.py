@@ -245,16 +245,17 @@ def test_download_hints_wd_and_creates_folders(tmp_path: Path, state_dir: Path) 
     assert code == 2 and "did you mean" not in err
 
 
-def test_monitoring_commands_do_not_load_pydantic(tmp_path: Path, state_dir: Path) -> None:
+def test_monitoring_commands_do_not_load_pydantic_or_rich(tmp_path: Path, state_dir: Path) -> None:
     """typer would build a pydantic TypeAdapter per parameter; plain ones are coerced
-    directly, so a status/tasks/logs never pays for pydantic (a start-up cost)."""
+    directly, so a status/tasks/logs never pays for pydantic (a start-up cost), nor for
+    rich: their text is plain lines."""
     flow = write(tmp_path / "flow.py", QUICK)
     assert invoke("submit", str(flow), "--state-dir", str(state_dir))[0] == 0
     probe = (
         "import sys\n"
         "from batchflow.cli.main import app\n"
         "code = app(sys.argv[1:], standalone_mode=False)\n"
-        "print('pydantic' in sys.modules, file=sys.stderr)\n"
+        "print(any(m in sys.modules for m in ('pydantic', 'rich')), file=sys.stderr)\n"
     )
     for args in (["status", "quick"], ["tasks", "quick"], ["logs", "quick", "a"]):
         result = subprocess.run(
