@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import sys
 import time
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -66,28 +67,21 @@ def jobs(state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text) -
             print_json([job_result(backend, s) for s in found])
             return
         if not found:
-            console().print("no jobs (submit one with `batchflow submit FLOW`)")
+            typer.echo("no jobs (submit one with `batchflow submit FLOW`)")
             return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("job", "state", "tasks", "active", "running", "succeeded", "failed"):
-            table.add_column(column, justify="left" if column in ("job", "state") else "right")
-        table.add_column("created")
+        header = ("job", "state", "tasks", "active", "running", "succeeded", "failed", "created")
+        rows = []
         for s in found:
             c = s.counts
             state = s.state + (f" ({s.terminate_reason})" if s.terminate_reason else "")
-            table.add_row(
-                s.id,
-                state,
-                f"{c.total:,}",
-                f"{c.active:,}",
-                f"{c.running:,}",
-                f"{c.succeeded:,}",
-                f"{c.failed:,}",
-                _when(s.creation_time),
-            )
-        console().print(table)
+            counts = (c.total, c.active, c.running, c.succeeded, c.failed)
+            rows.append((s.id, state, *(f"{n:,}" for n in counts), _when(s.creation_time)))
+        columns = zip(header, *rows, strict=True)
+        widths = tuple(max(len(cell) for cell in column) for column in columns)
+        numbers = range(2, 7)
+        _print_row(header, widths, bold=True, right=numbers)
+        for row in rows:
+            _print_row(row, widths, right=numbers)
 
 
 def status(
@@ -266,11 +260,20 @@ def _task_row(t: TaskInfo, describe: Any) -> tuple[str, ...]:
     )
 
 
-def _print_row(cells: tuple[str, ...], widths: tuple[int, ...], *, bold: bool = False) -> None:
-    line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
-    if bold and sys.stdout.isatty():
-        line = f"\033[1m{line}\033[0m"
-    sys.stdout.write(line + "\n")
+def _print_row(
+    cells: tuple[str, ...],
+    widths: tuple[int, ...],
+    *,
+    bold: bool = False,
+    right: Collection[int] = (),
+) -> None:
+    """One row of a plain table: cells padded to `widths` (those in `right` to the right),
+    two spaces apart; the header in bold on a terminal."""
+    line = "  ".join(
+        c.rjust(w) if i in right else c.ljust(w)
+        for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+    ).rstrip()
+    sys.stdout.write(styled(line, "bold", on=bold and colour()) + "\n")
 
 
 def logs(

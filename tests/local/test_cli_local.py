@@ -76,7 +76,22 @@ def test_monitoring_commands(flow: Path, state_dir: Path, tmp_path: Path) -> Non
     s = ("--state-dir", str(state_dir))
     assert invoke("submit", str(flow), *s)[0] == 0
     code, out, _ = invoke("jobs", *s)
-    assert code == 0 and "cli-job" in out
+    assert code == 0
+    header, row = out.splitlines()
+    assert header.split() == [
+        "job",
+        "state",
+        "tasks",
+        "active",
+        "running",
+        "succeeded",
+        "failed",
+        "created",
+    ]
+    assert row.split()[:7] == ["cli-job", "completed", "(AllTasksComplete)", "2", "0", "0", "2"]
+    for column in ("tasks", "active", "running", "succeeded", "failed"):  # numbers: right
+        end = header.index(column) + len(column)
+        assert row[end - 1].isdigit() and row[end] == " ", column
     code, out, _ = invoke("status", "cli-job", *s, "--output", "json")
     assert code == 0 and json.loads(out)["counts"]["succeeded"] == 2
     code, out, _ = invoke("status", "cli-job", *s)
