@@ -141,8 +141,10 @@ def submit(
             print_warnings(warnings, stderr=True)
             jobs = loaded.jobs if job is None else [loaded.job(job)]
             as_json = output is OutputFormat.json
-            out = console()
-            with _upload_progress(backend, live=not as_json and out.is_terminal):
+            # JSON (a pipeline) prints no rich text: rich is not even imported then.
+            out: Any = None if as_json else console()
+            live = out is not None and out.is_terminal
+            with _upload_progress(backend, live=live):
                 submitted = [backend.submit(j, replace=replace) for j in jobs]
             ids = [s.job_id for s in submitted]
             stager = getattr(backend, "_stager", None)
@@ -187,7 +189,6 @@ def submit(
                         "--watch`"
                     )
                 raise typer.Exit(EXIT_OK)
-            live = not as_json and out.is_terminal
             try:
                 final = watch(
                     backend,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,25 @@ def test_submit_json_result(tmp_path: Path, state_dir: Path) -> None:
     assert job["state"] == "completed" and job["terminateReason"] == "AllTasksComplete"
     assert job["counts"]["failed"] == 1
     assert job["failed"][0]["id"] == "bad" and job["failed"][0]["exitCode"] == 3
+
+
+def test_submit_for_a_pipeline_imports_no_rich(tmp_path: Path, state_dir: Path) -> None:
+    path = tmp_path / "fail.py"
+    path.write_text(FAILING)
+    probe = (
+        "import sys\n"
+        "from batchflow.cli.main import app\n"
+        "try:\n"
+        "    app(sys.argv[1:], standalone_mode=False)\n"
+        "finally:\n"
+        "    print('rich' in sys.modules, file=sys.stderr)\n"
+    )
+    args = ["submit", str(path), "--state-dir", str(state_dir), "--output", "json"]
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, check=False
+    )
+    assert json.loads(result.stdout)["succeeded"] is False
+    assert result.stderr.strip().splitlines()[-1] == "False", result.stderr
 
 
 def test_monitoring_commands(flow: Path, state_dir: Path, tmp_path: Path) -> None:
