@@ -309,10 +309,12 @@ def _validate(
     job_actions: list[int] = []
     dependency_actions: list[int] = []
     job_retries = (settings.get("constraints") or {}).get("maxTaskRetryCount") or 0
+    # A task without a wall clock gets one warning: the one about retries if it has some.
     if specs.count(None) == total:  # the common case of big flows: no per-task settings
-        no_wall_clock, first_no_wall = total, 0 if total else -1
         if job_retries:
-            retries_no_wall, first_retries_no_wall = no_wall_clock, first_no_wall
+            retries_no_wall, first_retries_no_wall = total, 0 if total else -1
+        else:
+            no_wall_clock, first_no_wall = total, 0 if total else -1
     else:
         for pos, spec_ in enumerate(specs):
             wall = retries = None
@@ -331,13 +333,14 @@ def _validate(
                 for n, out in enumerate(spec_.get("outputFiles") or ()):
                     _check_output_file(out, n, pos, warn)
             if wall is None:
-                no_wall_clock += 1
-                if first_no_wall < 0:
-                    first_no_wall = pos
                 if (retries if retries is not None else job_retries) != 0:
                     retries_no_wall += 1
                     if first_retries_no_wall < 0:
                         first_retries_no_wall = pos
+                else:
+                    no_wall_clock += 1
+                    if first_no_wall < 0:
+                        first_no_wall = pos
     # Scripts run from the working directory: the same command line gets the same answer
     # unless the task stages files of its own.
     script_warnings: dict[str, str | None] = {}

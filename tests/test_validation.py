@@ -357,3 +357,17 @@ def test_a_clean_flow_has_no_problem() -> None:
     a = flow.task("a", "x", wall_clock="1m")
     flow.task("b", "x", after=a, wall_clock="1m")
     assert validate(flow) == []
+
+
+def test_a_task_without_a_wall_clock_gets_one_warning_about_it() -> None:
+    job = Job("walls", pool="p", on_all_tasks_complete="terminatejob")
+    job.task("plain", "/bin/true")
+    job.task("retried", "/bin/true", retries=2)
+    job.task("bounded", "/bin/true", retries=2, wall_clock="5m")
+    found = [(p.code, p.task_id) for p in validate(job) if "wall-clock" in p.code]
+    assert found == [("no-wall-clock", "plain"), ("retries-without-wall-clock", "retried")]
+    # job-level retries with no per-task settings: the retries warning only, for every task
+    everyone = Job("all", pool="p", on_all_tasks_complete="terminatejob", max_task_retry_count=1)
+    everyone.map("t-{i}", "/bin/true", i=range(3))
+    codes = [p.code for p in validate(everyone) if "wall-clock" in p.code]
+    assert codes == ["retries-without-wall-clock"]
