@@ -1018,6 +1018,18 @@ class Job:
         )
         inputs, handed, handles = self._split_inputs(inputs, None, line)
         outputs = tuple(outputs)
+        templates = [command_template, *inputs, *outputs, *(str(v) for v in (env or {}).values())]
+        used = placeholders.union(*(_template_fields(t) for t in templates))
+        for name in names if used <= set(names) else ():  # else: the fill error says more
+            if name not in used:  # a typo of an option (`afer=`), or a sweep that sweeps nothing
+                raise InvalidFieldError(
+                    f"map() parameter '{name}' is used in no template (id, command, inputs, "
+                    f"outputs, env), so it sweeps nothing"
+                    + _suggest(name, sorted(_TASK_OPTIONS | {"zip"})),
+                    job_id=self.id,
+                    field=name,
+                    line=line,
+                )
         shared_deps: tuple[tuple[str, ...], DepIds, tuple[tuple[int, int], ...]] | None = None
         if handles:
             dep_ids, dep_ranges = self._resolve_after(after, id_template)

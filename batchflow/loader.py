@@ -194,12 +194,14 @@ def _user_error(exc: BaseException, filename: str, shown: str) -> FlowLoadError:
     where it was raised when that is in another module of the user's (`helpers.py:7`)."""
     line = None
     innermost = None
+    last_frame = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
         code_file = frame.f_code.co_filename
         if code_file == filename:
             line = lineno
         if _is_users(code_file):
             innermost = (code_file, lineno)
+        last_frame = frame
     raised_at = ""
     if innermost is not None and innermost[0] != filename:
         raised_at = f" (raised at {_shown_path(innermost[0])}:{innermost[1]})"
@@ -217,7 +219,58 @@ def _user_error(exc: BaseException, filename: str, shown: str) -> FlowLoadError:
             f"the flow called exit({exc.code!r}){raised_at}", file=shown, line=line
         )
     detail = str(exc) if isinstance(exc, BatchflowError) else f"{type(exc).__name__}: {exc}"
-    return FlowLoadError(f"error in the flow: {detail}{raised_at}", file=shown, line=line)
+    hint = _name_hint(exc, last_frame)
+    return FlowLoadError(f"error in the flow: {detail}{hint}{raised_at}", file=shown, line=line)
+
+
+def _name_hint(exc: BaseException, frame: Any) -> str:
+    """` (did you mean 'frames'?)` for a misspelt name or attribute (`job.taks`), as
+    Python's own traceback would suggest."""
+    import builtins
+
+    from batchflow.names import did_you_mean
+
+    if isinstance(exc, TypeError):
+        return _keyword_hint(str(exc))
+    name = getattr(exc, "name", None)
+    if not isinstance(name, str) or frame is None:
+        return ""
+    if isinstance(exc, AttributeError):
+        owner = getattr(exc, "obj", None)
+        if owner is None:
+            return ""
+        known: list[str] = [n for n in dir(owner) if not n.startswith("_")]
+    elif isinstance(exc, NameError):
+        known = [*frame.f_locals, *frame.f_globals, *dir(builtins)]
+    else:
+        return ""
+    close = did_you_mean(name, known)
+    return f" (did you mean '{close}'?)" if close else ""
+
+
+def _keyword_hint(message: str) -> str:
+    """` (did you mean 'wall_clock'?)` for `Job.task() got an unexpected keyword argument
+    'wallclock'`: the closest parameter of the DSL's function."""
+    import inspect
+    import re
+
+    from batchflow import dsl
+    from batchflow.names import did_you_mean
+
+    found = re.fullmatch(r"([\w.]+)\(\) got an unexpected keyword argument '(\w+)'", message)
+    if found is None:
+        return ""
+    target: Any = dsl
+    for part in found.group(1).split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return ""
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return ""
+    close = did_you_mean(found.group(2), [p for p in parameters if p != "self"])
+    return f" (did you mean '{close}'?)" if close else ""
 
 
 _OURS = os.path.dirname(os.path.abspath(__file__))

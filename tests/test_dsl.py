@@ -429,3 +429,23 @@ def test_a_task_added_to_another_job_keeps_its_handoffs() -> None:
 def test_one_path_alone_is_one_input_not_its_letters() -> None:
     job = Job("j")
     assert job.task("t", "/bin/true", inputs="data/in.csv").inputs == ("data/in.csv",)
+
+
+@pytest.mark.parametrize("values", [[], [1], [1, 2]], ids=["empty", "one", "two"])
+def test_a_map_parameter_no_template_uses_is_an_error_with_the_option_it_resembles(
+    values: list[int],
+) -> None:
+    # `afer=` for `after=`: a sweep over nothing would make no task at all, without a word
+    with pytest.raises(InvalidFieldError) as info:
+        Job("j").map("a-{i}", "/bin/true", i=range(2), afer=values)
+    assert info.value.field == "afer"
+    assert "used in no template" in info.value.message
+    assert info.value.message.endswith("(did you mean 'after'?)")
+
+
+def test_a_map_parameter_used_only_in_inputs_outputs_or_env_is_fine() -> None:
+    job = Job("j")
+    job.map("a-{i}", "/bin/true", i=range(2), part=["x"], inputs=["{part}.csv"])
+    job.map("b-{i}", "/bin/true", i=range(2), out=["y"], outputs=["{out}.txt"])
+    job.map("c-{i}", "/bin/true", i=range(2), seed=[7], env={"SEED": "{seed}"})
+    assert len(job) == 6

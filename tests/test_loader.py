@@ -184,3 +184,39 @@ def test_python_flow_can_import_its_neighbours(tmp_path: Path) -> None:
         "job = Job('j')\njob.task('a', COMMAND)\n",
     )
     assert load(path).job().tasks[0].command_line == "/bin/true"
+
+
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        (
+            "job.task('b', 'x', after=frist)",
+            "NameError: name 'frist' is not defined (did you mean 'first'?)",
+        ),
+        (
+            "job.tsk('b', 'x')",
+            "AttributeError: 'Job' object has no attribute 'tsk' (did you mean 'task'?)",
+        ),
+        (
+            "job.task('b', 'x', wallclock='1m')",
+            "unexpected keyword argument 'wallclock' (did you mean 'wall_clock'?)",
+        ),
+        ("Job('k', prio=1)", "unexpected keyword argument 'prio' (did you mean 'priority'?)"),
+        ("job.task('b', 'x', zzzzzz=1)", "unexpected keyword argument 'zzzzzz'"),
+    ],
+    ids=["name", "attribute", "task-keyword", "job-keyword", "nothing-close"],
+)
+def test_a_misspelt_name_in_a_flow_gets_what_it_resembles(
+    tmp_path: Path, line: str, hint: str
+) -> None:
+    path = write(
+        tmp_path,
+        "flow.py",
+        f"from batchflow import Job\njob = Job('j')\nfirst = job.task('a', 'x')\n{line}\n",
+    )
+    with pytest.raises(FlowLoadError) as info:
+        load(path)
+    assert info.value.line == 4
+    assert info.value.message.endswith(hint), info.value.message
+    if "zzzzzz" in line:
+        assert "did you mean" not in info.value.message
