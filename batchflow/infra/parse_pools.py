@@ -357,7 +357,7 @@ def _start_task(
     problems.unknown_keys(where, raw, START_TASK_SETTINGS)
     get = Getter(problems, where, raw)
     command = get.text("commandLine", "")
-    if not command.strip():
+    if not command.strip() and isinstance(raw.get("commandLine", ""), str):  # not: said above
         problems.add(
             f"{where}.commandLine",
             "is missing",

@@ -290,6 +290,8 @@ MALFORMED = [
         "        {commandLine: /bin/true, resourceFiles: [{httpUrl: 5, filePath: x}]}\n",
         1,
     ),
+    # a number as the start task's command: one line, not also "is missing"
+    ("config:\n  batchflow:pools:\n    render:\n      startTask: {commandLine: 123}\n", 1),
     # pools as text, tags as a list
     ("config:\n  batchflow:pools: render\n  batchflow:tags: [a]\n", 2),
     # a number where a string goes, a fraction where a whole number goes
