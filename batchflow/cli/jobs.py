@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -76,12 +76,7 @@ def jobs(state_dir: StateDirOpt = None, output: OutputOpt = OutputFormat.text) -
             state = s.state + (f" ({s.terminate_reason})" if s.terminate_reason else "")
             counts = (c.total, c.active, c.running, c.succeeded, c.failed)
             rows.append((s.id, state, *(f"{n:,}" for n in counts), _when(s.creation_time)))
-        columns = zip(header, *rows, strict=True)
-        widths = tuple(max(len(cell) for cell in column) for column in columns)
-        numbers = range(2, 7)
-        _print_row(header, widths, bold=True, right=numbers)
-        for row in rows:
-            _print_row(row, widths, right=numbers)
+        _print_table(header, rows, right=range(2, 7))
 
 
 def status(
@@ -260,6 +255,18 @@ def _task_row(t: TaskInfo, describe: Any) -> tuple[str, ...]:
     )
 
 
+def _print_table(
+    header: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, right: Collection[int] = ()
+) -> None:
+    """A plain table: the header in bold on a terminal, columns as wide as their widest
+    cell, those in `right` aligned to the right."""
+    columns = zip(header, *rows, strict=True)
+    widths = tuple(max(len(cell) for cell in column) for column in columns)
+    _print_row(header, widths, bold=True, right=right)
+    for row in rows:
+        _print_row(row, widths, right=right)
+
+
 def _print_row(
     cells: tuple[str, ...],
     widths: tuple[int, ...],
@@ -350,19 +357,15 @@ def files(
                 ]
             )
             return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column("name")
-        table.add_column("size", justify="right")
-        table.add_column("modified")
-        for f in found:
-            table.add_row(
+        rows = [
+            (
                 f.name + ("/" if f.is_directory else ""),
                 "" if f.is_directory else f"{f.size:,}",
                 _when(f.last_modified),
             )
-        console().print(table)
+            for f in found
+        ]
+        _print_table(("name", "size", "modified"), rows, right=(1,))
 
 
 def download(

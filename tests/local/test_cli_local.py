@@ -124,6 +124,13 @@ def test_monitoring_commands(flow: Path, state_dir: Path, tmp_path: Path) -> Non
     assert invoke("logs", "cli-job", "a", "--follow", *s)[1] == "hello from a\n"
     code, out, _ = invoke("files", "cli-job", "b", *s, "--output", "json")
     assert {"stdout.txt", "stderr.txt", "wd", "wd/out.txt"} <= {f["name"] for f in json.loads(out)}
+    code, out, _ = invoke("files", "cli-job", "b", *s)
+    header, *rows = out.splitlines()
+    assert header.split() == ["name", "size", "modified"]
+    sizes = {row.split()[0]: row.split()[1] for row in rows if not row.split()[0].endswith("/")}
+    assert sizes["wd/out.txt"] == "7" and "wd/" in [row.split()[0] for row in rows]
+    out_row = next(row for row in rows if row.startswith("wd/out.txt"))
+    assert out_row.index("7") == header.index("size") + len("size") - 1  # sizes to the right
     target = tmp_path / "copy.txt"
     code, out, _ = invoke("download", "cli-job", "b", "wd/out.txt", "-o", str(target), *s)
     assert code == 0 and target.read_text() == "result\n"
