@@ -186,12 +186,13 @@ def validate(
     """Every error and warning of `job`, errors first.
 
     `existing(job_id)` tells which tasks the stored job with that id already has (None:
-    there is no such job); it is asked only when a dependency names a task that is not
-    in the flow, and such a dependency is no error if the job has the task. Without it
-    every dependency must be in the flow.
+    there is no such job); it is asked at most once, and only when the flow has
+    dependencies: one on a task that is not in the flow is no error if the job has the
+    task, and any is an error if the job was created without `usesTaskDependencies`.
+    Without it every dependency must be in the flow.
     """
     with gc_paused():
-        return _validate(job, file, existing)
+        return _validate(job, file, cache(existing) if existing is not None else None)
 
 
 def _validate(
